@@ -1,0 +1,41 @@
+"""Exceptions of the library."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LoopForgeError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class TransitionError(LoopForgeError):
+    """Raised by a guard or hook to say "this transition must not succeed".
+
+    ``rule`` names the rule that refused (shown in the trail); ``details`` is JSON evidence for the trail.
+    """
+
+    def __init__(self, message: str, *, rule: str | None = None, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reason = message
+        self.rule = rule
+        self.details = dict(details or {})
+
+
+class ConcurrencyError(LoopForgeError):
+    """A conditional write lost: another writer appended first (or the record already exists)."""
+
+
+class RecordNotFound(LoopForgeError, KeyError):
+    """No record with that id."""
+
+    def __str__(self) -> str:
+        return f"Record not found: {self.args[0]}" if self.args else "Record not found"
+
+
+class RecordExists(LoopForgeError):
+    """``create`` for a record id that already exists."""
+
+
+class StoreError(LoopForgeError):
+    """The store failed in a way that retrying the same call will not fix (permissions, bad config)."""

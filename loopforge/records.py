@@ -1,0 +1,237 @@
+"""Records: the head (current state and summary) of one work item, and its id scheme.
+
+A store keeps two things per record: the append-only trail (``LoopTransition`` entries) and a small head
+(``RecordHead``) that summarises it, so reading the current state never reads the history. The head is a
+pure function of the trail (``apply_entry``), which ``verify`` uses to check one against the other.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, PrivateAttr, field_validator
+
+from loopforge.states import LoopState
+from loopforge.trail import GENESIS_HASH, LoopTransition, Outcome, _utc, utcnow
+
+_GITHUB_URL = re.compile(r"^https?://[^/]+/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)/(?:issues|pull|pulls)/(?P<n>\d+)/?$")
+_SHORT = re.compile(r"^(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)#(?P<n>\d+)$")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/#:-]{0,199}$")
+TERMINAL_CLOSED = (LoopState.CLOSED, LoopState.NOT_PLANNED)
+
+
+def record_id_for(ref: str, repo: str | None = None) -> str:
+    """The deterministic, human-readable record id of a ref.
+
+    ``https://github.com/org/repo/issues/42``, ``.../pull/42``, ``org/repo#42`` and (with ``repo="org/repo"``)
+    ``#42`` or ``42`` all give ``org/repo#42`` (issues and PRs share one number space on GitHub). Any other ref
+    made of safe characters is its own id; anything else becomes ``ref-<sha256 prefix>``.
+    """
+    ref = ref.strip()
+    m = _GITHUB_URL.match(ref) or _SHORT.match(ref)
+    if m:
+        return f"{m['owner']}/{m['repo']}#{int(m['n'])}"
+    if repo and re.fullmatch(r"#?\d+", ref):
+        return f"{repo}#{int(ref.lstrip('#'))}"
+    if _SAFE_ID.match(ref) and ".." not in ref:
+        return ref
+    return "ref-" + hashlib.sha256(ref.encode("utf-8")).hexdigest()[:16]
+
+
+def ref_number_of(ref: str) -> int | None:
+    m = _GITHUB_URL.match(ref.strip()) or _SHORT.match(ref.strip())
+    return int(m["n"]) if m else None
+
+
+class RecordHead(BaseModel):
+    """The current state of one record: what a store keeps beside the trail for fast reads and queries."""
+
+    record_id: str
+    ref: str
+    repo: str | None = None
+    ref_number: int | None = None
+    state: LoopState
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    auto_merge: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+    last_sequence: int = 0
+    last_hash: str = GENESIS_HASH
+    violations: int = 0
+
+    @field_validator("created_at", "updated_at", "closed_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _utc(value)
+
+    # 0.1.0 compatibility: these were fields; they now live in metadata.
+    @property
+    def pr_number(self) -> int | None:
+        value = self.metadata.get("pr_number")
+        return int(value) if value is not None else None
+
+    @property
+    def pr_url(self) -> str | None:
+        value = self.metadata.get("pr_url")
+        return str(value) if value is not None else None
+
+    def head(self) -> RecordHead:
+        """A plain ``RecordHead`` copy (drops any loaded trail)."""
+        return RecordHead.model_validate(self.model_dump(include=set(RecordHead.model_fields)))
+
+
+EntryLoader = Callable[[str, int], Iterable[LoopTransition]]
+
+
+class LoopRecord(RecordHead):
+    """A record as users see it: the head plus ``transitions``, the trail, loaded on first use.
+
+    ``LoopService`` keeps the records it hands out up to date: a record returned by ``create`` or ``get`` sees
+    the transitions made later through the same service.
+    """
+
+    _transitions: list[LoopTransition] | None = PrivateAttr(default=None)
+    _loader: EntryLoader | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_head(cls, head: RecordHead, loader: EntryLoader | None = None,
+                  transitions: Sequence[LoopTransition] | None = None) -> LoopRecord:
+        record = cls.model_validate(head.model_dump(include=set(RecordHead.model_fields)))
+        record._loader = loader
+        record._transitions = list(transitions) if transitions is not None else None
+        return record
+
+    @property
+    def transitions(self) -> list[LoopTransition]:
+        """The whole trail, oldest first (loads what it has not seen yet from the store)."""
+        if self._transitions is None:
+            self._transitions = []
+        have = self._transitions[-1].sequence if self._transitions else 0
+        if have < self.last_sequence and self._loader is not None:
+            self._transitions.extend(self._loader(self.record_id, have))
+        return self._transitions
+
+    def can_transition_to(self, new_state: LoopState) -> bool:
+        from loopforge.states import is_allowed
+
+        return is_allowed(self.state, new_state)
+
+    def _refresh(self, head: RecordHead, new_entries: Sequence[LoopTransition]) -> None:
+        """Bring this object up to ``head`` (used by the service on the objects it handed out)."""
+        for name in RecordHead.model_fields:
+            object.__setattr__(self, name, copy.deepcopy(getattr(head, name)))
+        if self._transitions is not None:
+            have = self._transitions[-1].sequence if self._transitions else 0
+            fresh = [e for e in new_entries if e.sequence > have]
+            if fresh and fresh[0].sequence == have + 1:
+                self._transitions.extend(fresh)
+            # otherwise the next read of ``transitions`` loads the gap from the store
+
+    def to_dict(self, include_transitions: bool = True) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        if include_transitions:
+            data["transitions"] = [t.to_json_dict() for t in self.transitions]
+        return data
+
+
+def apply_entry(head: RecordHead | None, entry: LoopTransition) -> RecordHead:
+    """The head after ``entry`` (pure: returns a new head)."""
+    if head is None:
+        ev = entry.evidence
+        head = RecordHead(
+            record_id=entry.record_id,
+            ref=str(ev.get("ref", entry.record_id)),
+            repo=ev.get("repo"),
+            ref_number=ev.get("ref_number"),
+            labels=dict(ev.get("labels") or {}),
+            auto_merge=bool(ev.get("auto_merge", False)),
+            state=entry.to_state,
+            created_at=entry.recorded_at,
+            updated_at=entry.recorded_at,
+        )
+    else:
+        head = head.model_copy(deep=True)
+    metadata = head.metadata
+    metadata.update(copy.deepcopy(entry.metadata))
+    for key in entry.metadata_removed:
+        metadata.pop(key, None)
+    state = entry.state_after
+    closed_at = head.closed_at
+    if state in TERMINAL_CLOSED and head.state not in TERMINAL_CLOSED:
+        closed_at = entry.recorded_at
+    elif state not in TERMINAL_CLOSED:
+        closed_at = None
+    return head.model_copy(update={
+        "state": state,
+        "metadata": metadata,
+        "updated_at": entry.recorded_at,
+        "closed_at": closed_at,
+        "last_sequence": entry.sequence,
+        "last_hash": entry.hash,
+        "violations": head.violations + (1 if entry.outcome is Outcome.VIOLATION else 0),
+    })
+
+
+def replay(entries: Iterable[LoopTransition]) -> RecordHead | None:
+    head: RecordHead | None = None
+    for entry in entries:
+        head = apply_entry(head, entry)
+    return head
+
+
+def creation_entry(
+    record_id: str,
+    ref: str,
+    *,
+    repo: str | None = None,
+    state: LoopState = LoopState.ISSUE_CREATED,
+    trigger: str = "record.created",
+    actor: str | None = None,
+    occurred_at: datetime | None = None,
+    evidence: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
+    auto_merge: bool = False,
+    ref_number: int | None = None,
+    idempotency_key: str | None = None,
+) -> LoopTransition:
+    ev: dict[str, Any] = dict(evidence or {})
+    ev.update({"ref": ref, "repo": repo})
+    number = ref_number if ref_number is not None else ref_number_of(ref)
+    if number is not None:
+        ev["ref_number"] = number
+    if labels:
+        ev["labels"] = dict(labels)
+    if auto_merge:
+        ev["auto_merge"] = True
+    now = utcnow()
+    return LoopTransition(
+        record_id=record_id, sequence=1, from_state=None, to_state=state, trigger=trigger,
+        actor=actor, occurred_at=occurred_at or now, recorded_at=now, evidence=ev,
+        metadata=dict(metadata or {}), idempotency_key=idempotency_key,
+    ).sealed()
+
+
+def create_record(
+    ref: str,
+    ref_number: int | None = None,
+    repo: str | None = None,
+    auto_merge: bool = False,
+    labels: dict[str, str] | None = None,
+    *,
+    state: LoopState = LoopState.ISSUE_CREATED,
+    metadata: dict[str, Any] | None = None,
+) -> LoopRecord:
+    """A new, unsaved record with its creation entry (0.1.0 API; ``LoopService.create`` also stores it)."""
+    entry = creation_entry(record_id_for(ref, repo), ref, repo=repo, state=state, metadata=metadata,
+                           labels=labels, auto_merge=auto_merge, ref_number=ref_number)
+    head = apply_entry(None, entry)
+    return LoopRecord.from_head(head, transitions=[entry])
+

@@ -1,0 +1,517 @@
+"""``LoopService``: validates, records and reports every move of a record.
+
+Every write is ``Repository.append`` with the sequence the service expects; a concurrent writer that got there
+first makes it raise ``ConcurrencyError`` and the service reloads the head, re-checks the idempotency key,
+re-validates, re-runs the guards and tries again. Nothing is lost and nothing is written twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from loopforge.errors import ConcurrencyError, RecordExists, RecordNotFound, TransitionError
+from loopforge.records import LoopRecord, RecordHead, apply_entry, creation_entry, record_id_for
+from loopforge.repository.base import Page, RecordQuery, Repository, all_pages
+from loopforge.states import INITIAL_STATES, LoopState, invalid_transition_message, is_allowed
+from loopforge.trail import LoopTransition, Outcome, VerifyReport, utcnow, verify_entries
+
+logger = logging.getLogger("loopforge")
+
+#: ``(record, previous_state, new_state, trigger)``: the published hook and guard signature.
+TransitionHook = Callable[[LoopRecord, LoopState, LoopState, str], Any]
+Guard = TransitionHook
+
+
+@dataclass
+class TransitionResult:
+    """What a call did. ``success`` is True when the record is now in ``new_state`` (or, for a duplicate,
+    when the first delivery succeeded)."""
+
+    success: bool
+    record: LoopRecord | None
+    error: str | None = None
+    previous_state: LoopState | None = None
+    new_state: LoopState | None = None
+    outcome: Outcome | None = None
+    entries: list[LoopTransition] = field(default_factory=list)
+    duplicate: bool = False
+
+    @property
+    def entry(self) -> LoopTransition | None:
+        """The first entry this call wrote (or, for a duplicate, the entry recorded the first time)."""
+        return self.entries[0] if self.entries else None
+
+
+@dataclass
+class Veto:
+    rule: str
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CheckResult:
+    """The dry run of a prospective transition: would ``transition`` apply it right now?"""
+
+    record_id: str
+    current_state: LoopState
+    new_state: LoopState
+    allowed: bool
+    vetoes: list[Veto] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [v.reason for v in self.vetoes]
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn))
+
+
+@dataclass
+class _Draft:
+    """An entry before the service gives it a sequence and a hash."""
+
+    from_state: LoopState | None
+    to_state: LoopState
+    trigger: str
+    outcome: Outcome
+    reason: str | None = None
+    rule: str | None = None
+    actor: str | None = None
+    occurred_at: datetime | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata_removed: list[str] = field(default_factory=list)
+    idempotency_key: str | None = None
+
+
+class LoopService:
+    """Drive records through the lifecycle and keep their audit trail.
+
+    ``guards`` run before anything is stored (a veto is recorded as a rejected attempt); ``hooks`` run in order
+    after the transition is recorded (``TransitionError`` from a hook vetoes it, any other exception is recorded
+    as a hook failure and rolls nothing back).
+    """
+
+    def __init__(
+        self,
+        repository: Repository | None = None,
+        hooks: Sequence[TransitionHook] | None = None,
+        guards: Sequence[Guard] | None = None,
+        *,
+        max_attempts: int = 60,
+    ) -> None:
+        if repository is None:
+            from loopforge.repository.memory import MemoryRepository
+
+            repository = MemoryRepository()
+        self._repository: Repository = repository
+        self._hooks: list[TransitionHook] = list(hooks or [])
+        self._guards: list[Guard] = list(guards or [])
+        self._max_attempts = max_attempts
+        self._live: dict[str, list[weakref.ref[LoopRecord]]] = {}
+        self._live_lock = threading.Lock()
+        self.conflicts = 0  # how many conditional writes lost and were retried (for benchmarks and reports)
+
+    # ------------------------------------------------------------------ configuration
+    @property
+    def repository(self) -> Repository:
+        return self._repository
+
+    def add_hook(self, hook: TransitionHook) -> None:
+        self._hooks.append(hook)
+
+    def add_guard(self, guard: Guard) -> None:
+        self._guards.append(guard)
+
+    # ------------------------------------------------------------------ reading
+    def get(self, record_id: str) -> LoopRecord | None:
+        head = self._repository.head(record_id)
+        return self._track(head) if head else None
+
+    def get_by_ref(self, ref: str, repo: str | None = None) -> LoopRecord | None:
+        return self.get(record_id_for(ref, repo))
+
+    def history(self, record_id: str) -> list[LoopTransition]:
+        return list(self._repository.entries(record_id))
+
+    def query(self, query: RecordQuery | None = None, **filters: Any) -> Page:
+        """One page of records (``state=``, ``repo=``, ``since=``, ``until=``, ``violations_only=``, ``limit=``)."""
+        return self._repository.query(query or RecordQuery(**filters))
+
+    def find(self, **filters: Any) -> list[RecordHead]:
+        """Every record matching the filters (follows pagination)."""
+        return list(all_pages(self._repository, RecordQuery(**filters)))
+
+    def verify(self, record_id: str) -> VerifyReport:
+        """Check the record's hash chain and that its head matches its trail."""
+        head = self._repository.head(record_id)
+        if head is None:
+            raise RecordNotFound(record_id)
+        return verify_entries(record_id, self._repository.entries(record_id),
+                              last_sequence=head.last_sequence, last_hash=head.last_hash, state=head.state)
+
+    # ------------------------------------------------------------------ creating
+    def create(
+        self,
+        ref: str,
+        ref_number: int | None = None,
+        repo: str | None = None,
+        auto_merge: bool = False,
+        labels: dict[str, str] | None = None,
+        *,
+        state: LoopState = LoopState.ISSUE_CREATED,
+        metadata: dict[str, Any] | None = None,
+        trigger: str = "record.created",
+        actor: str | None = None,
+        occurred_at: datetime | None = None,
+        evidence: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        record_id: str | None = None,
+    ) -> LoopRecord:
+        """Create and store a record (its id is derived from ``ref``, e.g. ``org/repo#42``).
+
+        Raises ``RecordExists`` if the id is taken (use ``get_or_create`` when that is expected).
+        """
+        record, created = self.get_or_create(
+            ref, ref_number, repo, auto_merge, labels, state=state, metadata=metadata, trigger=trigger,
+            actor=actor, occurred_at=occurred_at, evidence=evidence, idempotency_key=idempotency_key,
+            record_id=record_id)
+        if not created:
+            raise RecordExists(f"Record already exists: {record.record_id} (use get_or_create)")
+        return record
+
+    def get_or_create(
+        self,
+        ref: str,
+        ref_number: int | None = None,
+        repo: str | None = None,
+        auto_merge: bool = False,
+        labels: dict[str, str] | None = None,
+        *,
+        state: LoopState = LoopState.ISSUE_CREATED,
+        metadata: dict[str, Any] | None = None,
+        trigger: str = "record.created",
+        actor: str | None = None,
+        occurred_at: datetime | None = None,
+        evidence: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        record_id: str | None = None,
+    ) -> tuple[LoopRecord, bool]:
+        """The record for ``ref``, creating it in ``state`` if it does not exist. Returns ``(record, created)``."""
+        if state not in INITIAL_STATES:
+            raise ValueError(invalid_transition_message(None, state))
+        rid = record_id or record_id_for(ref, repo)
+        entry = creation_entry(rid, ref, repo=repo, state=state, trigger=trigger, actor=actor,
+                               occurred_at=occurred_at, evidence=evidence, metadata=metadata, labels=labels,
+                               auto_merge=auto_merge, ref_number=ref_number, idempotency_key=idempotency_key)
+        head = apply_entry(None, entry)
+        try:
+            self._repository.append(head, [entry])
+        except ConcurrencyError:
+            existing = self._repository.head(rid)
+            if existing is None:  # pragma: no cover - a store that reports a conflict must hold the record
+                raise
+            return self._track(existing), False
+        logger.info("%s: created in %s (%s)", rid, state.value, trigger)
+        return self._track(head, [entry]), True
+
+    # ------------------------------------------------------------------ moving
+    def transition(
+        self,
+        record_id: str,
+        new_state: LoopState,
+        trigger: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
+        evidence: dict[str, Any] | None = None,
+        occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> TransitionResult:
+        """Move a record if the table and the guards allow it; otherwise record the rejected attempt.
+
+        ``metadata`` is merged into the record's metadata (and shown in the entry).
+        """
+        return self._move(record_id, LoopState(new_state), trigger, observed=False, metadata=metadata,
+                          actor=actor, evidence=evidence, occurred_at=occurred_at, key=idempotency_key)
+
+    def observe(
+        self,
+        record_id: str,
+        new_state: LoopState,
+        trigger: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        violations: Sequence[Veto] | None = None,
+        actor: str | None = None,
+        evidence: dict[str, Any] | None = None,
+        occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> TransitionResult:
+        """Record a move that already happened (a fact from GitHub). It is always applied; if the table, a guard
+        or one of ``violations`` forbids it, the entry is a ``violation`` naming the rule it broke."""
+        return self._move(record_id, LoopState(new_state), trigger, observed=True, metadata=metadata,
+                          actor=actor, evidence=evidence, occurred_at=occurred_at, key=idempotency_key,
+                          extra_violations=list(violations or []))
+
+    def reject(
+        self,
+        record_id: str,
+        new_state: LoopState,
+        trigger: str,
+        reason: str,
+        *,
+        rule: str | None = None,
+        actor: str | None = None,
+        evidence: dict[str, Any] | None = None,
+        occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> TransitionResult:
+        """Record that an event asked for ``new_state`` and could not be applied (state unchanged)."""
+
+        def build(head: RecordHead) -> list[_Draft]:
+            return [_Draft(head.state, LoopState(new_state), trigger, Outcome.REJECTED, reason=reason, rule=rule,
+                           actor=actor, occurred_at=occurred_at, evidence=dict(evidence or {}),
+                           idempotency_key=idempotency_key)]
+
+        return self._simple(record_id, build, idempotency_key, success=False, error=reason)
+
+    def note(
+        self,
+        record_id: str,
+        trigger: str,
+        *,
+        reason: str | None = None,
+        evidence: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        metadata_removed: Sequence[str] = (),
+        actor: str | None = None,
+        occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> TransitionResult:
+        """Record evidence or metadata without a state change (e.g. a policy evaluation)."""
+
+        def build(head: RecordHead) -> list[_Draft]:
+            return [_Draft(head.state, head.state, trigger, Outcome.NOTED, reason=reason, actor=actor,
+                           occurred_at=occurred_at, evidence=dict(evidence or {}), metadata=dict(metadata or {}),
+                           metadata_removed=list(metadata_removed), idempotency_key=idempotency_key)]
+
+        return self._simple(record_id, build, idempotency_key, success=True, error=None)
+
+    def check(self, record_id: str, new_state: LoopState, trigger: str = "check") -> CheckResult:
+        """Dry run: would ``transition(record_id, new_state)`` be applied now? Writes nothing."""
+        head = self._repository.head(record_id)
+        if head is None:
+            raise RecordNotFound(record_id)
+        new_state = LoopState(new_state)
+        vetoes = self._evaluate(head, new_state, trigger)
+        return CheckResult(record_id=record_id, current_state=head.state, new_state=new_state,
+                           allowed=not vetoes, vetoes=vetoes)
+
+    # ------------------------------------------------------------------ internals
+    def _retrying(self) -> Retrying:
+        return Retrying(retry=retry_if_exception_type(ConcurrencyError), stop=stop_after_attempt(self._max_attempts),
+                        wait=wait_random_exponential(multiplier=0.002, max=0.25), reraise=True,
+                        before_sleep=self._count_conflict)
+
+    def _count_conflict(self, _state: Any) -> None:
+        self.conflicts += 1
+
+    def _evaluate(self, head: RecordHead, new_state: LoopState, trigger: str) -> list[Veto]:
+        vetoes: list[Veto] = []
+        if not is_allowed(head.state, new_state):
+            vetoes.append(Veto(rule="lifecycle", reason=invalid_transition_message(head.state, new_state)))
+        record = LoopRecord.from_head(head, self._load)
+        for guard in self._guards:
+            try:
+                verdict = guard(record, head.state, new_state, trigger)
+            except TransitionError as exc:
+                vetoes.append(Veto(rule=exc.rule or _name(guard), reason=exc.reason, details=exc.details))
+            except Exception as exc:  # fail closed: a guard that could not decide does not approve
+                vetoes.append(Veto(rule=_name(guard), reason=f"guard {_name(guard)} failed: "
+                                                             f"{type(exc).__name__}: {exc}"))
+            else:
+                if verdict is False:
+                    vetoes.append(Veto(rule=_name(guard), reason=f"guard {_name(guard)} refused"))
+        return vetoes
+
+    def _load(self, record_id: str, after: int) -> Iterable[LoopTransition]:
+        return self._repository.entries(record_id, after)
+
+    def _duplicate(self, record_id: str, key: str | None) -> TransitionResult | None:
+        if not key:
+            return None
+        seen = self._repository.find_key(record_id, key)
+        if seen is None:
+            return None
+        record = self.get(record_id)
+        ok = seen.outcome in (Outcome.APPLIED, Outcome.VIOLATION, Outcome.NOTED)
+        return TransitionResult(success=ok, record=record, previous_state=seen.from_state,
+                                new_state=seen.to_state, outcome=seen.outcome, entries=[seen], duplicate=True,
+                                error=None if ok else seen.reason)
+
+    def _commit(self, head: RecordHead, drafts: Sequence[_Draft]) -> tuple[RecordHead, list[LoopTransition]]:
+        now = utcnow()
+        entries: list[LoopTransition] = []
+        new_head = head
+        for d in drafts:
+            entry = LoopTransition(
+                record_id=head.record_id, sequence=new_head.last_sequence + 1, from_state=d.from_state,
+                to_state=d.to_state, trigger=d.trigger, outcome=d.outcome, reason=d.reason, rule=d.rule,
+                actor=d.actor, occurred_at=d.occurred_at or now, recorded_at=now, evidence=d.evidence,
+                metadata=d.metadata, metadata_removed=d.metadata_removed, idempotency_key=d.idempotency_key,
+                prev_hash=new_head.last_hash,
+            ).sealed()
+            new_head = apply_entry(new_head, entry)
+            entries.append(entry)
+        self._repository.append(new_head, entries)
+        self._publish(new_head, entries)
+        return new_head, entries
+
+    def _simple(self, record_id: str, build: Callable[[RecordHead], list[_Draft]], key: str | None,
+                *, success: bool, error: str | None) -> TransitionResult:
+        for attempt in self._retrying():
+            with attempt:
+                dup = self._duplicate(record_id, key)
+                if dup:
+                    return dup
+                head = self._repository.head(record_id)
+                if head is None:
+                    return TransitionResult(success=False, record=None, error=f"Record not found: {record_id}")
+                drafts = build(head)
+                new_head, entries = self._commit(head, drafts)
+        return TransitionResult(success=success, record=self._track(new_head), error=error,
+                                previous_state=head.state, new_state=entries[-1].state_after,
+                                outcome=entries[0].outcome, entries=entries)
+
+    def _move(self, record_id: str, new_state: LoopState, trigger: str, *, observed: bool,
+              metadata: dict[str, Any] | None, actor: str | None, evidence: dict[str, Any] | None,
+              occurred_at: datetime | None, key: str | None,
+              extra_violations: list[Veto] | None = None) -> TransitionResult:
+        base = _Draft(None, new_state, trigger, Outcome.APPLIED, actor=actor, occurred_at=occurred_at,
+                      evidence=dict(evidence or {}), metadata=dict(metadata or {}), idempotency_key=key)
+        for attempt in self._retrying():
+            with attempt:
+                dup = self._duplicate(record_id, key)
+                if dup:
+                    return dup
+                head = self._repository.head(record_id)
+                if head is None:
+                    return TransitionResult(success=False, record=None, error=f"Record not found: {record_id}",
+                                            new_state=new_state)
+                vetoes = self._evaluate(head, new_state, trigger) + list(extra_violations or [])
+                draft = copy.copy(base)
+                draft.from_state = head.state
+                if vetoes and not observed:
+                    draft.outcome = Outcome.REJECTED
+                    draft.metadata = {}
+                elif vetoes:
+                    draft.outcome = Outcome.VIOLATION
+                if vetoes:
+                    draft.reason = "; ".join(v.reason for v in vetoes)
+                    draft.rule = ", ".join(dict.fromkeys(v.rule for v in vetoes))
+                    draft.evidence = {**draft.evidence,
+                                      "vetoes": [{"rule": v.rule, "reason": v.reason, **v.details} for v in vetoes]}
+                new_head, entries = self._commit(head, [draft])
+        previous = head.state
+        if draft.outcome is Outcome.REJECTED:
+            logger.info("%s: rejected %s → %s (%s): %s", record_id, previous.value, new_state.value, trigger,
+                        draft.reason)
+            return TransitionResult(success=False, record=self._track(new_head), error=draft.reason,
+                                    previous_state=previous, outcome=Outcome.REJECTED, entries=entries)
+        logger.info("%s: %s → %s (%s)%s", record_id, previous.value, new_state.value, trigger,
+                    " VIOLATION" if draft.outcome is Outcome.VIOLATION else "")
+        return self._after_hooks(new_head, entries, previous, new_state, trigger, observed=observed, actor=actor)
+
+    def _after_hooks(self, head: RecordHead, entries: list[LoopTransition], previous: LoopState,
+                     new_state: LoopState, trigger: str, *, observed: bool, actor: str | None) -> TransitionResult:
+        outcome = entries[0].outcome
+        if not self._hooks:
+            return TransitionResult(success=True, record=self._track(head), previous_state=previous,
+                                    new_state=new_state, outcome=outcome, entries=entries)
+        record = LoopRecord.from_head(head, self._load, None)
+        before = copy.deepcopy(record.metadata)
+        failures: list[tuple[str, Exception]] = []
+        veto: tuple[str, TransitionError] | None = None
+        for hook in self._hooks:
+            try:
+                hook(record, previous, new_state, trigger)
+            except TransitionError as exc:
+                veto = (exc.rule or _name(hook), exc)
+                break  # hooks after a veto do not run
+            except Exception as exc:
+                logger.warning("%s: hook %s failed: %s: %s", head.record_id, _name(hook), type(exc).__name__, exc)
+                failures.append((_name(hook), exc))
+        after = record.metadata
+        patch = {k: v for k, v in after.items() if k not in before or before[k] != v}
+        removed = [k for k in before if k not in after]
+        if not (failures or veto or patch or removed):
+            return TransitionResult(success=True, record=self._track(head), previous_state=previous,
+                                    new_state=new_state, outcome=outcome, entries=entries)
+
+        def build(current: RecordHead) -> list[_Draft]:
+            drafts = [_Draft(current.state, current.state, f"{trigger}.hook", Outcome.HOOK_FAILED, rule=name,
+                             reason=f"hook {name} failed: {type(exc).__name__}: {exc}", actor=actor)
+                      for name, exc in failures]
+            if veto is not None:
+                name, err = veto
+                if observed:  # a fact cannot be undone: the objection is recorded as a violation
+                    drafts.append(_Draft(current.state, current.state, f"{trigger}.hook", Outcome.VIOLATION,
+                                         rule=name, reason=err.reason, evidence=dict(err.details), actor=actor))
+                elif current.state == new_state:
+                    drafts.append(_Draft(current.state, previous, f"{trigger}.vetoed", Outcome.VETOED, rule=name,
+                                         reason=err.reason, evidence=dict(err.details), actor=actor))
+                else:
+                    drafts.append(_Draft(current.state, current.state, f"{trigger}.vetoed", Outcome.NOTED,
+                                         rule=name, reason=f"vetoed ({err.reason}), but the record had already "
+                                                           f"moved on to {current.state.value}", actor=actor))
+            if not drafts:
+                drafts.append(_Draft(current.state, current.state, f"{trigger}.hook", Outcome.NOTED,
+                                     reason="metadata written by hooks", actor=actor))
+            drafts[-1].metadata = patch
+            drafts[-1].metadata_removed = removed
+            return drafts
+
+        for attempt in self._retrying():
+            with attempt:
+                current = self._repository.head(head.record_id)
+                assert current is not None
+                head2, more = self._commit(current, build(current))
+        all_entries = entries + more
+        if veto is not None and not observed:
+            return TransitionResult(success=False, record=self._track(head2), error=veto[1].reason,
+                                    previous_state=previous, new_state=None, outcome=Outcome.VETOED,
+                                    entries=all_entries)
+        return TransitionResult(success=True, record=self._track(head2), previous_state=previous,
+                                new_state=new_state, outcome=outcome, entries=all_entries)
+
+    # ------------------------------------------------------------------ live records
+    def _track(self, head: RecordHead, entries: Sequence[LoopTransition] | None = None) -> LoopRecord:
+        record = LoopRecord.from_head(head, self._load, entries)
+        with self._live_lock:
+            refs = [r for r in self._live.get(head.record_id, []) if r() is not None]
+            refs.append(weakref.ref(record))
+            self._live[head.record_id] = refs
+        return record
+
+    def _publish(self, head: RecordHead, entries: Sequence[LoopTransition]) -> None:
+        with self._live_lock:
+            refs = list(self._live.get(head.record_id, []))
+        for ref in refs:
+            record = ref()
+            if record is not None and record.last_sequence < head.last_sequence:
+                record._refresh(head, entries)
