@@ -1,0 +1,321 @@
+"""The GitHub Action: one workflow event in, one recorded step (or a clear error) out.
+
+``entrypoint.py`` calls ``main()``. Data flows one way: the event payload → ``github.events`` (typed facts) →
+``github.recorder`` (route, plan, record through ``LoopService``) → the report (check run on the PR head,
+step summary, outputs). Exit codes: 0 done (also for ignored events), 1 a violation was recorded, the merge gate
+blocks (with ``fail-on-block``), or something failed (always with one ``::error`` line saying what to do).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from loopforge.github.commands import Log, append_summary, set_output
+from loopforge.github.events import Event, MalformedEvent, UnsupportedEvent, parse_event
+from loopforge.github.lookup import PullLookup
+from loopforge.github.recorder import Recorded, Route, RunInfo, record_event, route
+from loopforge.github.render import GateRow, GateView, SummaryView, check_run_output, render_summary
+from loopforge.records import LoopRecord
+from loopforge.repository.base import Repository
+from loopforge.service import LoopService, Veto
+from loopforge.states import LoopState
+
+S = LoopState
+#: While a PR is in one of these states, "may not merge yet" is pending, not a failure.
+_PENDING_STATES = frozenset({S.PR_CREATED, S.PR_DRAFT, S.CI_PENDING, S.AWAITING_REVIEW})
+_OPEN_PR_STATES = frozenset({S.PR_CREATED, S.PR_DRAFT, S.CI_PENDING, S.CI_PASSED, S.CI_FAILED,
+                             S.AWAITING_REVIEW, S.CHANGES_REQUESTED, S.APPROVED})
+
+
+class ActionError(Exception):
+    """A failure with a one-line message that tells the user what to do; ``title`` heads the ::error."""
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__(message)
+        self.title = title
+
+
+def _input(env: Mapping[str, str], name: str, default: str = "") -> str:
+    """Inputs arrive as ``INPUT_<NAME>`` upper-cased with hyphens kept (``INPUT_GITHUB-TOKEN``)."""
+    value = env.get(f"INPUT_{name.upper()}")
+    if value is None:
+        value = env.get(f"INPUT_{name.upper().replace('-', '_')}")
+    return (value if value is not None else default).strip()
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _input(env, name, "true" if default else "false").lower()
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off", ""):
+        return False
+    raise ActionError("Invalid input", f"input {name} must be true or false, got {raw[:40]!r}")
+
+
+@dataclass
+class Config:
+    token: str
+    store: str
+    state_branch: str
+    dynamodb_table: str
+    policy: str
+    check_name: str
+    dry_run: bool
+    fail_on_block: bool
+    governance_token: str
+    event_name: str
+    event_path: str
+    repository: str
+    run: RunInfo
+    api_url: str
+    workspace: str
+    output_path: str | None
+    summary_path: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        store = _input(env, "store", "branch").lower()
+        if store not in ("branch", "dynamodb"):
+            raise ActionError("Invalid input", f"input store must be branch or dynamodb, got {store[:40]!r}")
+        check_name = _input(env, "check-name", "loopforge") or "loopforge"
+        return cls(
+            token=_input(env, "github-token"),
+            store=store,
+            state_branch=_input(env, "state-branch", "loopforge-state") or "loopforge-state",
+            dynamodb_table=_input(env, "dynamodb-table", "loopforge") or "loopforge",
+            policy=_input(env, "policy", ".github/loopforge.yml"),
+            check_name=check_name[:100],
+            dry_run=_bool(env, "dry-run", False),
+            fail_on_block=_bool(env, "fail-on-block", True),
+            governance_token=_input(env, "governance-token"),
+            event_name=env.get("GITHUB_EVENT_NAME", ""),
+            event_path=env.get("GITHUB_EVENT_PATH", ""),
+            repository=env.get("GITHUB_REPOSITORY", ""),
+            run=RunInfo(run_id=env.get("GITHUB_RUN_ID", "local"), run_attempt=env.get("GITHUB_RUN_ATTEMPT", "1"),
+                        server_url=env.get("GITHUB_SERVER_URL", "https://github.com")),
+            api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
+            workspace=env.get("GITHUB_WORKSPACE", "/github/workspace"),
+            output_path=env.get("GITHUB_OUTPUT") or None,
+            summary_path=env.get("GITHUB_STEP_SUMMARY") or None,
+        )
+
+
+def read_event(path: str, name: str) -> Event:
+    if not name:
+        raise ActionError("No event", "GITHUB_EVENT_NAME is not set: run LoopForge as a step of a workflow")
+    if not path:
+        raise ActionError("No event", "GITHUB_EVENT_PATH is not set: run LoopForge as a step of a workflow")
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ActionError("Event payload unreadable",
+                          f"cannot read the event payload ({exc.strerror or exc}); run LoopForge as a workflow "
+                          f"step so the runner provides GITHUB_EVENT_PATH") from None
+    if len(raw) > 25 * 1024 * 1024:
+        raise ActionError("Event payload too large", "the event payload is over 25 MiB; GitHub caps webhooks at "
+                                                     "25 MB, so this file is not a GitHub event")
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ActionError("Malformed event payload", "the event payload is not UTF-8 text") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "nesting"
+        raise ActionError("Malformed event payload", f"the event payload is not valid JSON ({detail})") from None
+    return parse_event(name, payload)
+
+
+# ---------------------------------------------------------------------------------------------- the report
+@dataclass
+class Gate:
+    view: GateView
+    verdict: str  # pass / block / none
+    failed: bool  # blocked by a failing rule (not merely pending)
+    vetoes: list[Veto]
+
+
+def evaluate_gate(service: LoopService, record: LoopRecord, extra_rows: list[GateRow] | None = None,
+                  note: str | None = None) -> Gate | None:
+    """The dry run of ``merged`` for an open PR: may it merge now, and if not, why."""
+    if record.state not in _OPEN_PR_STATES:
+        return None
+    check = service.check(record.record_id, S.MERGED, "gate")
+    rows = list(extra_rows or [])
+    failed = False
+    pending = False
+    for veto in check.vetoes:
+        if veto.rule == "lifecycle":
+            status = "pending" if record.state in _PENDING_STATES else "failed"
+            reason = (f"the PR is {record.state.value}; it may merge from ci_passed, awaiting_review or approved"
+                      if status == "pending" else veto.reason)
+            rows.insert(0, GateRow(rule="lifecycle", status=status, reason=reason))
+        elif not any(r.rule == veto.rule for r in rows):
+            rows.append(GateRow(rule=veto.rule, status="failed", reason=veto.reason))
+    if check.allowed and not any(r.rule == "lifecycle" for r in rows):
+        rows.insert(0, GateRow(rule="lifecycle", status="passed", reason=f"{record.state.value} may merge"))
+    for row in rows:
+        failed = failed or row.status == "failed"
+        pending = pending or row.status == "pending"
+    verdict_view = "pass" if check.allowed and not failed and not pending else ("block" if failed else "pending")
+    return Gate(GateView(verdict=verdict_view, rows=rows, note=note), "pass" if verdict_view == "pass" else "block",
+                failed, check.vetoes)
+
+
+def _summary_view(record: LoopRecord, recorded: Recorded, route_: Route | None, gate: Gate | None,
+                  messages: list[str], run_url: str | None) -> SummaryView:
+    title = route_.pr.title if route_ and route_.pr else None
+    return SummaryView(record_id=record.record_id, title=title, url=record.ref if record.ref.startswith("http")
+                       else None, state=record.state, previous_state=recorded.previous_state,
+                       outcome=recorded.outcome, entries=record.transitions, gate=gate.view if gate else None,
+                       messages=messages, run_url=run_url)
+
+
+# ---------------------------------------------------------------------------------------------- wiring
+def open_store(cfg: Config, gh_repo: Any) -> Repository:
+    if cfg.store == "dynamodb":
+        from loopforge.repository.dynamodb import DynamoDBRepository
+
+        return DynamoDBRepository(table_name=cfg.dynamodb_table)
+    from loopforge.repository.branch import BranchRepository
+
+    return BranchRepository(gh_repo, branch=cfg.state_branch)
+
+
+def run(env: Mapping[str, str], stream: IO[str] | None = None) -> int:
+    log = Log(stream or sys.stdout)
+    outputs: dict[str, str] = {"record-id": "", "state": "", "previous-state": "", "outcome": "ignored",
+                               "verdict": "none"}
+
+    def finish(code: int) -> int:
+        for name, value in outputs.items():
+            set_output(name, value, path=env.get("GITHUB_OUTPUT"))
+        return code
+
+    try:
+        cfg = Config.from_env(env)
+        try:
+            event = read_event(cfg.event_path, cfg.event_name)
+        except UnsupportedEvent as exc:
+            log.notice(f"{exc}; nothing recorded (outcome=ignored). See the README for the events LoopForge "
+                       f"tracks.", title="LoopForge: event ignored")
+            return finish(0)
+        except MalformedEvent as exc:
+            raise ActionError("Malformed event payload", str(exc)) from None
+        return finish(_run_event(cfg, event, log, outputs))
+    except ActionError as exc:
+        log.error(str(exc), title=f"LoopForge: {exc.title}")
+        append_summary(f"## LoopForge failed\n\n**{exc.title}**: {_md(str(exc))}\n", path=env.get("GITHUB_STEP_SUMMARY"))
+        return finish(1)
+
+
+def _md(text: str) -> str:
+    from loopforge.github.render import md_escape
+
+    return md_escape(text, limit=2000)
+
+
+def _github_error(exc: Exception, what: str) -> ActionError:
+    status = getattr(exc, "status", None)
+    data = getattr(exc, "data", None)
+    message = data.get("message") if isinstance(data, dict) else None
+    hint = {401: "the github-token input is missing or invalid",
+            403: "the token lacks a permission (the workflow needs contents: write, checks: write, "
+                 "pull-requests: read) or a rate limit was hit; re-run later if it was a rate limit",
+            404: "the repository or branch was not found, or the token cannot see it",
+            422: "GitHub refused the request as invalid"}.get(status or 0, "GitHub's API failed; re-run the job")
+    return ActionError("GitHub API error", f"{what} failed with HTTP {status}"
+                                           f"{': ' + str(message)[:200] if message else ''} — {hint}")
+
+
+def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
+    from github import GithubException
+
+    from loopforge.github.checks import CheckRunPoster, ReadOnlyToken
+    from loopforge.github.client import make_github
+    from loopforge.github.lookup import GitHubLookup
+    from loopforge.repository.overlay import OverlayRepository
+
+    if not cfg.token:
+        raise ActionError("Missing token", "the github-token input is empty; pass ${{ github.token }} or a token "
+                                           "with contents: write and checks: write")
+    repo_name = event.repo or cfg.repository
+    gh = make_github(cfg.token, cfg.api_url)
+    gh_repo = gh.get_repo(repo_name, lazy=True)
+    store: Repository = open_store(cfg, gh_repo)
+    if cfg.dry_run:
+        store = OverlayRepository(store)
+    lookup: PullLookup = GitHubLookup(gh_repo)
+    try:
+        routed = route(event, lookup, cfg.run.server_url)
+    except GithubException as exc:
+        raise _github_error(exc, "looking up the pull request") from None
+    if routed is None:
+        log.notice(f"{event.kind} concerns no open pull request of {repo_name}; nothing recorded "
+                   f"(outcome=ignored).", title="LoopForge: event ignored")
+        return 0
+    guards, gate_rows, gate_note = _policy(cfg, gh_repo, routed, log)
+    service = LoopService(repository=store, guards=guards)
+    try:
+        recorded = record_event(service, event, routed, cfg.run)
+    except GithubException as exc:
+        raise _github_error(exc, "writing the record to the state branch") from None
+    record = recorded.record
+    assert record is not None
+    outputs.update({"record-id": record.record_id, "state": record.state.value,
+                    "previous-state": recorded.previous_state.value if recorded.previous_state else "",
+                    "outcome": recorded.outcome})
+    gate = evaluate_gate(service, record, gate_rows, gate_note) if routed.pr is not None else None
+    outputs["verdict"] = gate.verdict if gate else "none"
+    messages: list[str] = []
+    if recorded.outcome == "duplicate":
+        messages.append("This workflow run was already recorded; nothing was written again.")
+    if cfg.dry_run:
+        messages.append("Dry run: nothing was stored and no check run was posted.")
+    view = _summary_view(record, recorded, routed, gate, messages, cfg.run.run_url(repo_name))
+    log.info(f"LoopForge: {record.record_id}: "
+             f"{recorded.previous_state.value if recorded.previous_state else '∅'} → {record.state.value} "
+             f"({recorded.outcome})")
+    append_summary(render_summary(view, max_bytes=1_000_000), path=cfg.summary_path)
+    if routed.pr is not None and not cfg.dry_run:
+        try:
+            CheckRunPoster(gh, repo_name).post(routed.pr.head.sha, cfg.check_name, check_run_output(view),
+                                               details_url=cfg.run.run_url(repo_name))
+        except ReadOnlyToken:
+            log.warning("the token cannot write check runs (a pull request from a fork gets a read-only token); "
+                        "the history is in this step's summary. Run LoopForge on workflow_run to report on fork "
+                        "PRs.", title="LoopForge: check run not posted")
+        except GithubException as exc:
+            raise _github_error(exc, "posting the check run") from None
+    code = 0
+    for entry in recorded.violations:
+        log.error(f"{record.record_id}: {entry.from_state.value if entry.from_state else '∅'} → "
+                  f"{entry.to_state.value} broke {entry.rule or 'the lifecycle'}: {entry.reason or ''}",
+                  title="LoopForge: lifecycle violation")
+        code = 1
+    if gate and gate.failed and cfg.fail_on_block and record.state is not S.MERGED:
+        failing = ", ".join(r.rule for r in gate.view.rows if r.status == "failed")
+        log.error(f"{record.record_id} may not merge: {failing} failed (see the check run {cfg.check_name})",
+                  title="LoopForge: merge blocked")
+        code = 1
+    return code
+
+
+def _policy(cfg: Config, gh_repo: Any, routed: Route, log: Log) -> tuple[list[Any], list[GateRow], str | None]:
+    """Guards and gate rows from the governance policy (read from the PR's base branch); none without one."""
+    if routed.pr is None or not cfg.policy:
+        return [], [], None
+    try:
+        from loopforge.github import governance
+    except ImportError:  # pragma: no cover - the policy package is part of the distribution
+        return [], [], None
+    return governance.load(cfg, gh_repo, routed, log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(os.environ)
+

@@ -1,0 +1,1 @@
+"""GitHub side: event payload models, routing, rendering and the check run."""

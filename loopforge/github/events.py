@@ -1,0 +1,285 @@
+"""Typed GitHub webhook payloads: the one place that parses each event kind.
+
+Only the fields LoopForge reads are modelled; everything else is ignored. ``parse_event`` turns
+``(GITHUB_EVENT_NAME, payload)`` into an ``Event`` (a typed fact) or raises ``UnsupportedEvent`` (an event
+or action we do not track: a notice, exit 0) or ``MalformedEvent`` (the payload lacks what the event needs:
+an error naming the field).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from loopforge.trail import utcnow
+
+
+class UnsupportedEvent(Exception):
+    """An event or action LoopForge does not track."""
+
+
+class MalformedEvent(Exception):
+    """A payload that does not have the shape GitHub documents for its event."""
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class User(_M):
+    login: str
+
+
+class Label(_M):
+    name: str
+
+
+class Repository(_M):
+    full_name: str
+    html_url: str | None = None
+
+
+class Issue(_M):
+    number: int
+    title: str = ""
+    state: str = "open"
+    state_reason: str | None = None
+    html_url: str | None = None
+    user: User | None = None
+    labels: list[Label] = Field(default_factory=list)
+    updated_at: datetime | None = None
+    closed_at: datetime | None = None
+    pull_request: dict[str, Any] | None = None  # present when the "issue" is a PR
+
+
+class Ref(_M):
+    ref: str
+    sha: str
+    repo: Repository | None = None
+
+
+class PullRequest(_M):
+    number: int
+    title: str = ""
+    body: str | None = None
+    state: str = "open"
+    draft: bool = False
+    merged: bool | None = None
+    merged_at: datetime | None = None
+    merged_by: User | None = None
+    html_url: str | None = None
+    user: User | None = None
+    head: Ref
+    base: Ref
+    labels: list[Label] = Field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+class Review(_M):
+    id: int | None = None
+    state: str
+    user: User | None = None
+    commit_id: str | None = None
+    submitted_at: datetime | None = None
+    html_url: str | None = None
+
+
+class ShortRef(_M):
+    ref: str | None = None
+    sha: str | None = None
+
+
+class PullRef(_M):
+    """The short PR objects in ``workflow_run.pull_requests`` and ``check_suite.pull_requests``."""
+
+    number: int
+    head: ShortRef | None = None
+
+
+class App(_M):
+    slug: str | None = None
+    name: str | None = None
+
+
+class WorkflowRun(_M):
+    id: int
+    name: str | None = None
+    head_sha: str
+    status: str | None = None
+    conclusion: str | None = None
+    event: str | None = None
+    html_url: str | None = None
+    run_attempt: int | None = None
+    pull_requests: list[PullRef] = Field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+class CheckSuite(_M):
+    id: int
+    head_sha: str
+    status: str | None = None
+    conclusion: str | None = None
+    app: App | None = None
+    pull_requests: list[PullRef] = Field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+class MergeGroup(_M):
+    head_sha: str
+    head_ref: str
+    base_ref: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------- the facts
+CIStatus = Literal["pending", "passed", "failed"]
+
+PASSING_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
+
+
+def ci_status_of(status: str | None, conclusion: str | None) -> CIStatus:
+    if status != "completed" and conclusion is None:
+        return "pending"
+    return "passed" if conclusion in PASSING_CONCLUSIONS else "failed"
+
+
+class Event(_M):
+    """One webhook delivery, reduced to what LoopForge needs."""
+
+    name: str  # GITHUB_EVENT_NAME
+    action: str
+    repo: str
+    actor: str | None = None
+    occurred_at: datetime = Field(default_factory=utcnow)
+    issue: Issue | None = None
+    pull_request: PullRequest | None = None
+    review: Review | None = None
+    label: str | None = None
+    assignee: str | None = None
+    requested_reviewer: str | None = None
+    ci_name: str | None = None
+    ci_sha: str | None = None
+    ci_status: CIStatus | None = None
+    ci_conclusion: str | None = None
+    ci_url: str | None = None
+    ci_run_id: int | None = None
+    pull_numbers: tuple[int, ...] = ()
+    merge_group_pr: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return f"{self.name}.{self.action}"
+
+
+#: The events and actions the Action understands (README "From event to transition" documents each).
+SUPPORTED: dict[str, frozenset[str]] = {
+    "issues": frozenset({"opened", "assigned", "labeled", "unlabeled", "closed", "reopened"}),
+    "pull_request": frozenset({"opened", "reopened", "synchronize", "ready_for_review", "converted_to_draft",
+                               "review_requested", "closed", "labeled", "unlabeled", "edited"}),
+    "pull_request_target": frozenset({"opened", "reopened", "synchronize", "ready_for_review",
+                                      "converted_to_draft", "review_requested", "closed", "labeled",
+                                      "unlabeled", "edited"}),
+    "pull_request_review": frozenset({"submitted", "dismissed"}),
+    "workflow_run": frozenset({"requested", "in_progress", "completed"}),
+    "check_suite": frozenset({"completed"}),
+    "merge_group": frozenset({"checks_requested", "destroyed"}),
+}
+
+_QUEUE_PR = re.compile(r"/pr-(\d+)-[0-9a-f]+$")
+
+
+def _field_path(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(root)"
+    return f"{loc}: {first['msg']}"
+
+
+def parse_event(name: str, payload: object) -> Event:
+    """The typed fact of one delivery. Raises ``UnsupportedEvent`` or ``MalformedEvent``."""
+    if name not in SUPPORTED:
+        raise UnsupportedEvent(f"event {name!r} is not tracked by LoopForge")
+    if not isinstance(payload, dict):
+        raise MalformedEvent(f"the {name} payload is not a JSON object")
+    action = payload.get("action")
+    if not isinstance(action, str):
+        raise MalformedEvent(f"the {name} payload has no 'action' string")
+    if action not in SUPPORTED[name]:
+        raise UnsupportedEvent(f"{name}.{action} is not tracked by LoopForge")
+    try:
+        return _parse(name, action, payload)
+    except ValidationError as exc:
+        raise MalformedEvent(f"the {name}.{action} payload is malformed at {_field_path(exc)}") from None
+
+
+def _login(obj: object) -> str | None:
+    if isinstance(obj, dict) and isinstance(obj.get("login"), str):
+        return str(obj["login"])
+    return None
+
+
+def _parse(name: str, action: str, p: dict[str, Any]) -> Event:
+    repo = Repository.model_validate(p.get("repository"))
+    base: dict[str, Any] = {"name": name, "action": action, "repo": repo.full_name, "actor": _login(p.get("sender"))}
+    if name == "issues":
+        issue = Issue.model_validate(p.get("issue"))
+        when = issue.closed_at if action == "closed" and issue.closed_at else issue.updated_at
+        label = p.get("label")
+        return Event(**base, issue=issue, occurred_at=when or utcnow(),
+                     label=label.get("name") if isinstance(label, dict) else None,
+                     assignee=_login(p.get("assignee")))
+    if name in ("pull_request", "pull_request_target"):
+        pr = PullRequest.model_validate(p.get("pull_request"))
+        label = p.get("label")
+        when = pr.merged_at if action == "closed" and pr.merged_at else pr.updated_at
+        return Event(**{**base, "name": "pull_request"}, pull_request=pr, occurred_at=when or utcnow(),
+                     label=label.get("name") if isinstance(label, dict) else None,
+                     requested_reviewer=_login(p.get("requested_reviewer")))
+    if name == "pull_request_review":
+        pr = PullRequest.model_validate(p.get("pull_request"))
+        review = Review.model_validate(p.get("review"))
+        return Event(**base, pull_request=pr, review=review, occurred_at=review.submitted_at or utcnow())
+    if name == "workflow_run":
+        run = WorkflowRun.model_validate(p.get("workflow_run"))
+        status = "pending" if action != "completed" else ci_status_of("completed", run.conclusion)
+        return Event(**base, ci_name=run.name or f"workflow {run.id}", ci_sha=run.head_sha, ci_status=status,
+                     ci_conclusion=run.conclusion, ci_url=run.html_url, ci_run_id=run.id,
+                     pull_numbers=tuple(pr.number for pr in run.pull_requests),
+                     occurred_at=run.updated_at or utcnow())
+    if name == "check_suite":
+        suite = CheckSuite.model_validate(p.get("check_suite"))
+        app = suite.app.slug or suite.app.name if suite.app else None
+        return Event(**base, ci_name=app or f"check suite {suite.id}", ci_sha=suite.head_sha,
+                     ci_status=ci_status_of(suite.status or "completed", suite.conclusion),
+                     ci_conclusion=suite.conclusion, pull_numbers=tuple(pr.number for pr in suite.pull_requests),
+                     occurred_at=suite.updated_at or utcnow())
+    if name == "merge_group":
+        group = MergeGroup.model_validate(p.get("merge_group"))
+        m = _QUEUE_PR.search(group.head_ref)
+        return Event(**base, ci_sha=group.head_sha, merge_group_pr=int(m.group(1)) if m else None,
+                     pull_numbers=(int(m.group(1)),) if m else ())
+    raise UnsupportedEvent(f"event {name!r} is not tracked by LoopForge")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------- linking
+_CLOSING = re.compile(
+    r"(?<![\w/])(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+"
+    r"(?:(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+))?#(?P<number>\d+)\b",
+    re.IGNORECASE,
+)
+
+
+def linked_issues(body: str | None, repo: str) -> list[str]:
+    """Record ids of the issues a PR body closes (``Fixes #12``, ``closes org/other#3``), in order, deduplicated.
+
+    Same rules as GitHub's closing keywords: close/closes/closed, fix/fixes/fixed, resolve/resolves/resolved,
+    followed by ``#N`` or ``owner/repo#N``.
+    """
+    if not body:
+        return []
+    seen: dict[str, None] = {}
+    for m in _CLOSING.finditer(body[:65536]):
+        target = f"{m['owner']}/{m['repo']}" if m["owner"] else repo
+        seen.setdefault(f"{target}#{int(m['number'])}", None)
+    return list(seen)

@@ -1,0 +1,234 @@
+"""From a GitHub event to the lifecycle steps it implies (no HTTP here; see README "From event to transition").
+
+The record keeps the facts LoopForge has seen about its current pull request in ``metadata["github"]`` (head
+SHA, draft, CI results per workflow for that head, latest review per reviewer, review requested). Each event
+updates those facts; the state the facts imply (``desired_state``) is then reached through the transition
+table, stepping only through states the facts support (``plan``), so out-of-order or missed deliveries still
+end in the right state without inventing history. A merge or a close is a fact: when the table forbids it, it
+is recorded as a violation. Any other step that cannot be applied is recorded as a rejection with its reason.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from loopforge.github.events import Event, PullRequest
+from loopforge.states import LoopState, is_allowed
+
+S = LoopState
+FACTS_KEY = "github"
+
+StepKind = Literal["transition", "observe", "reject", "note", "create"]
+
+
+@dataclass
+class Step:
+    """One thing to record for an event."""
+
+    kind: StepKind
+    state: LoopState | None  # target (None for a note)
+    trigger: str
+    reason: str | None = None
+
+
+@dataclass
+class Plan:
+    """What an event means for one record: the facts after it and the steps to record."""
+
+    create_state: LoopState | None  # create the record in this state if it does not exist
+    steps: list[Step] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    pr_number: int | None = None
+    head_sha: str | None = None
+
+
+def _aggregate(runs: dict[str, str]) -> str | None:
+    if not runs:
+        return None
+    values = set(runs.values())
+    if "failed" in values:
+        return "failed"
+    if "pending" in values:
+        return "pending"
+    return "passed"
+
+
+def desired_state(facts: dict[str, Any]) -> LoopState | None:
+    """The state the PR facts imply, or None when there is no pull request in the facts."""
+    pr = facts.get("pr")
+    if not pr:
+        return None
+    if pr.get("merged"):
+        return S.MERGED
+    if pr.get("state") == "closed":
+        return S.PR_ABANDONED
+    if pr.get("draft"):
+        return S.PR_DRAFT
+    ci = pr.get("ci") or {}
+    status = ci.get("status") if ci.get("sha") == pr.get("head_sha") else None
+    if status is None:
+        return S.PR_CREATED
+    if status == "pending":
+        return S.CI_PENDING
+    if status == "failed":
+        return S.CI_FAILED
+    decisions = set((pr.get("reviews") or {}).values())
+    if "changes_requested" in decisions:
+        return S.CHANGES_REQUESTED
+    if "approved" in decisions:
+        return S.APPROVED
+    if pr.get("review_requested"):
+        return S.AWAITING_REVIEW
+    return S.CI_PASSED
+
+
+def supported_states(facts: dict[str, Any]) -> set[LoopState]:
+    """States the facts show the PR has really been through (allowed as stepping stones)."""
+    pr = facts.get("pr") or {}
+    out: set[LoopState] = set()
+    if pr:
+        out.add(S.PR_CREATED)
+    ci = pr.get("ci") or {}
+    if ci.get("sha") and ci.get("sha") == pr.get("head_sha") and ci.get("status"):
+        out.add(S.CI_PENDING)
+        if ci.get("status") == "passed":
+            out.add(S.CI_PASSED)
+    return out
+
+
+def plan_path(current: LoopState, desired: LoopState, stepping: set[LoopState]) -> list[LoopState] | None:
+    """Shortest path ``current → … → desired`` through the table whose inner states are all in ``stepping``."""
+    if current == desired:
+        return []
+    queue: deque[tuple[LoopState, list[LoopState]]] = deque([(current, [])])
+    seen = {current}
+    while queue:
+        state, path = queue.popleft()
+        for nxt in LoopState:
+            if nxt in seen or not is_allowed(state, nxt):
+                continue
+            if nxt == desired:
+                return [*path, nxt]
+            if nxt in stepping:
+                seen.add(nxt)
+                queue.append((nxt, [*path, nxt]))
+    return None
+
+
+def _pr_facts(pr: PullRequest, old: dict[str, Any] | None) -> dict[str, Any]:
+    same_pr = bool(old) and old is not None and old.get("number") == pr.number
+    facts: dict[str, Any] = copy.deepcopy(old) if same_pr and old else {}
+    if facts.get("head_sha") != pr.head.sha:
+        facts["ci"] = {}  # CI results belong to a head SHA
+    facts.update({
+        "number": pr.number, "url": pr.html_url, "head_sha": pr.head.sha, "head_ref": pr.head.ref,
+        "base_ref": pr.base.ref, "draft": bool(pr.draft), "state": pr.state, "merged": bool(pr.merged),
+        "title": pr.title[:300],
+    })
+    facts.setdefault("reviews", {})
+    facts.setdefault("review_requested", False)
+    return facts
+
+
+def plan_event(event: Event, current: LoopState | None, metadata: dict[str, Any],
+               pr: PullRequest | None, *, issue_record: bool = False) -> Plan:
+    """The facts and steps ``event`` implies for a record in ``current`` (None: it does not exist yet).
+
+    ``pr`` is the pull request the event concerns (from the payload, or looked up for CI events);
+    ``issue_record`` says the record is the issue the PR closes (created as issue_created if missing).
+    """
+    facts: dict[str, Any] = copy.deepcopy(metadata.get(FACTS_KEY) or {})
+    kind = event.kind
+    trigger = kind
+
+    if event.name == "issues":
+        assert event.issue is not None
+        facts["issue"] = {"number": event.issue.number, "state": event.issue.state,
+                          "state_reason": event.issue.state_reason}
+        if event.action == "opened":
+            step = Step("note", None, trigger, "issue opened (record already existed)") if current else None
+            return Plan(S.ISSUE_CREATED, [step] if step else [], facts)
+        if event.action in ("assigned", "labeled"):
+            if current in (S.ISSUE_CREATED, None):
+                return Plan(S.ISSUE_CREATED, [Step("transition", S.TASK_QUEUED, trigger)], facts)
+            return Plan(S.ISSUE_CREATED, [Step("note", None, trigger, f"already past task_queued ({current})")],
+                        facts)
+        if event.action == "unlabeled":
+            return Plan(S.ISSUE_CREATED, [Step("note", None, trigger)], facts)
+        if event.action == "closed":
+            target = S.NOT_PLANNED if event.issue.state_reason == "not_planned" else S.CLOSED
+            return Plan(S.ISSUE_CREATED, [Step("observe", target, trigger)], facts)
+        if event.action == "reopened":
+            return Plan(S.ISSUE_CREATED, [Step("observe", S.ISSUE_CREATED, trigger)], facts)
+
+    if event.name == "merge_group":
+        return Plan(None, [Step("note", None, trigger, "entered the merge queue"
+                                if event.action == "checks_requested" else "left the merge queue")], facts)
+
+    if pr is None:  # CI for a commit that is not the head of any open PR we know
+        return Plan(None, [], facts)
+
+    old_pr = facts.get("pr")
+    if old_pr and old_pr.get("number") != pr.number and old_pr.get("state") == "open" and not old_pr.get("merged"):
+        return Plan(None, [Step("note", None, trigger,
+                                f"PR #{pr.number} also links this record; its lifecycle follows PR "
+                                f"#{old_pr.get('number')} until that one is closed")], facts, pr.number, pr.head.sha)
+    prf = _pr_facts(pr, old_pr)
+    facts["pr"] = prf
+
+    if event.name == "pull_request":
+        if event.action == "synchronize":
+            prf["ci"] = {"sha": pr.head.sha, "status": "pending", "runs": {}}  # a new push: CI starts again
+            prf["review_requested"] = prf.get("review_requested", False)
+        elif event.action == "review_requested":
+            prf["review_requested"] = True
+        elif event.action == "converted_to_draft":
+            prf["draft"] = True
+        elif event.action == "ready_for_review":
+            prf["draft"] = False
+    elif event.name == "pull_request_review":
+        review = event.review
+        assert review is not None
+        user = review.user.login if review.user else "unknown"
+        state = review.state.lower()
+        if event.action == "dismissed":
+            prf["reviews"].pop(user, None)
+        elif state in ("approved", "changes_requested"):
+            prf["reviews"][user] = state
+    elif event.ci_sha is not None:
+        if event.ci_sha != pr.head.sha:
+            return Plan(None, [Step("note", None, trigger, f"CI result for {event.ci_sha[:7]}, which is no longer "
+                                                           f"the head of PR #{pr.number}; not applied")],
+                        facts, pr.number, pr.head.sha)
+        ci = prf.get("ci") or {}
+        if ci.get("sha") != pr.head.sha:
+            ci = {"sha": pr.head.sha, "runs": {}}
+        ci.setdefault("runs", {})[event.ci_name or "ci"] = event.ci_status or "pending"
+        ci["status"] = _aggregate(ci["runs"])
+        prf["ci"] = ci
+
+    create = S.ISSUE_CREATED if issue_record else (S.PR_DRAFT if pr.draft else S.PR_CREATED)
+    desired = desired_state(facts)
+    assert desired is not None
+    plan = Plan(create, [], facts, pr.number, pr.head.sha)
+    start = current if current is not None else create
+    if desired == start:
+        plan.steps.append(Step("note", None, trigger))
+        return plan
+    fact = desired in (S.MERGED, S.PR_ABANDONED)
+    path = plan_path(start, desired, supported_states(facts))
+    if path is None:
+        if fact:
+            plan.steps.append(Step("observe", desired, trigger))
+        else:
+            plan.steps.append(Step("reject", desired, trigger,
+                                   f"{kind} implies {desired.value}, which cannot follow {start.value}"))
+        return plan
+    for i, state in enumerate(path):
+        last = i == len(path) - 1
+        plan.steps.append(Step("observe" if fact and last else "transition", state,
+                               trigger if last else f"{trigger} (derived)"))
+    return plan
