@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 from loopforge.github.commands import Log, append_summary, set_output
 from loopforge.github.events import Event, MalformedEvent, UnsupportedEvent, parse_event
@@ -180,13 +180,15 @@ def open_store(cfg: Config, gh_repo: Any) -> Repository:
     if cfg.store == "dynamodb":
         from loopforge.repository.dynamodb import DynamoDBRepository
 
-        return DynamoDBRepository(table_name=cfg.dynamodb_table)
+        dynamo: Repository = DynamoDBRepository(table_name=cfg.dynamodb_table)
+        return dynamo
     from loopforge.repository.branch import BranchRepository
 
-    return BranchRepository(gh_repo, branch=cfg.state_branch)
+    branch: Repository = BranchRepository(gh_repo, branch=cfg.state_branch)
+    return branch
 
 
-def run(env: Mapping[str, str], stream: IO[str] | None = None) -> int:
+def run(env: Mapping[str, str], stream: TextIO | None = None) -> int:
     log = Log(stream or sys.stdout)
     outputs: dict[str, str] = {"record-id": "", "state": "", "previous-state": "", "outcome": "ignored",
                                "verdict": "none"}
@@ -209,7 +211,8 @@ def run(env: Mapping[str, str], stream: IO[str] | None = None) -> int:
         return finish(_run_event(cfg, event, log, outputs))
     except ActionError as exc:
         log.error(str(exc), title=f"LoopForge: {exc.title}")
-        append_summary(f"## LoopForge failed\n\n**{exc.title}**: {_md(str(exc))}\n", path=env.get("GITHUB_STEP_SUMMARY"))
+        append_summary(f"## LoopForge failed\n\n**{exc.title}**: {_md(str(exc))}\n",
+                       path=env.get("GITHUB_STEP_SUMMARY"))
         return finish(1)
 
 

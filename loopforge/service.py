@@ -76,6 +76,11 @@ class CheckResult:
         return self.allowed
 
 
+def _veto_key(key: str) -> str:
+    """The idempotency key of the entry that records a hook's veto of the move carrying ``key``."""
+    return f"{key}#vetoed"
+
+
 def _name(fn: Callable[..., Any]) -> str:
     return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn))
 
@@ -359,6 +364,11 @@ class LoopService:
         if seen is None:
             return None
         record = self.get(record_id)
+        vetoed = self._repository.find_key(record_id, _veto_key(key)) if seen.outcome is Outcome.APPLIED else None
+        if vetoed is not None:  # a hook vetoed the first delivery: so does the answer to this one
+            return TransitionResult(success=False, record=record, previous_state=seen.from_state,
+                                    outcome=Outcome.VETOED, entries=[seen, vetoed], duplicate=True,
+                                    error=vetoed.reason)
         ok = seen.outcome in (Outcome.APPLIED, Outcome.VIOLATION, Outcome.NOTED)
         return TransitionResult(success=ok, record=record, previous_state=seen.from_state,
                                 new_state=seen.to_state, outcome=seen.outcome, entries=[seen], duplicate=True,
@@ -394,6 +404,7 @@ class LoopService:
                     return TransitionResult(success=False, record=None, error=f"Record not found: {record_id}")
                 drafts = build(head)
                 new_head, entries = self._commit(head, drafts)
+        assert head is not None
         return TransitionResult(success=success, record=self._track(new_head), error=error,
                                 previous_state=head.state, new_state=entries[-1].state_after,
                                 outcome=entries[0].outcome, entries=entries)
@@ -427,6 +438,7 @@ class LoopService:
                     draft.evidence = {**draft.evidence,
                                       "vetoes": [{"rule": v.rule, "reason": v.reason, **v.details} for v in vetoes]}
                 new_head, entries = self._commit(head, [draft])
+        assert head is not None
         previous = head.state
         if draft.outcome is Outcome.REJECTED:
             logger.info("%s: rejected %s → %s (%s): %s", record_id, previous.value, new_state.value, trigger,
@@ -440,6 +452,7 @@ class LoopService:
     def _after_hooks(self, head: RecordHead, entries: list[LoopTransition], previous: LoopState,
                      new_state: LoopState, trigger: str, *, observed: bool, actor: str | None) -> TransitionResult:
         outcome = entries[0].outcome
+        key = entries[0].idempotency_key
         if not self._hooks:
             return TransitionResult(success=True, record=self._track(head), previous_state=previous,
                                     new_state=new_state, outcome=outcome, entries=entries)
@@ -474,11 +487,13 @@ class LoopService:
                                          rule=name, reason=err.reason, evidence=dict(err.details), actor=actor))
                 elif current.state == new_state:
                     drafts.append(_Draft(current.state, previous, f"{trigger}.vetoed", Outcome.VETOED, rule=name,
-                                         reason=err.reason, evidence=dict(err.details), actor=actor))
+                                         reason=err.reason, evidence=dict(err.details), actor=actor,
+                                         idempotency_key=_veto_key(key) if key else None))
                 else:
                     drafts.append(_Draft(current.state, current.state, f"{trigger}.vetoed", Outcome.NOTED,
                                          rule=name, reason=f"vetoed ({err.reason}), but the record had already "
-                                                           f"moved on to {current.state.value}", actor=actor))
+                                                           f"moved on to {current.state.value}", actor=actor,
+                                         idempotency_key=_veto_key(key) if key else None))
             if not drafts:
                 drafts.append(_Draft(current.state, current.state, f"{trigger}.hook", Outcome.NOTED,
                                      reason="metadata written by hooks", actor=actor))

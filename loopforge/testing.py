@@ -228,7 +228,7 @@ class RepositoryContract:
                 for i in range(self.transitions_per_writer):
                     service.note("org/repo#9", "writer.note", evidence={"w": n, "i": i},
                                  idempotency_key=f"w{n}:{i}")
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=writer, args=(n,)) for n in range(self.concurrent_writers)]

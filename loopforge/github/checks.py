@@ -7,6 +7,7 @@ second one; if one exists already (e.g. from an earlier run), it is updated.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from github import GithubException
@@ -28,7 +29,7 @@ class CheckRunPoster:
         runs.sort(key=lambda r: r.get("id", 0))
         return runs[0] if runs else None
 
-    def post(self, sha: str, name: str, output: dict[str, Any], details_url: str | None = None) -> dict[str, Any]:
+    def post(self, sha: str, name: str, output: Mapping[str, Any], details_url: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"status": output["status"],
                                 "output": {"title": output["title"], "summary": output["summary"]}}
         if output.get("conclusion"):

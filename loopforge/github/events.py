@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -190,10 +190,22 @@ SUPPORTED: dict[str, frozenset[str]] = {
 _QUEUE_PR = re.compile(r"/pr-(\d+)-[0-9a-f]+$")
 
 
-def _field_path(err: ValidationError) -> str:
+def _field_path(err: ValidationError, key: str) -> str:
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(root)"
+    loc = ".".join([key, *(str(p) for p in first["loc"])])
+    if first["type"] in ("model_type", "dict_type") and first["input"] is None:
+        return f"{loc}: missing"
     return f"{loc}: {first['msg']}"
+
+
+_M_T = TypeVar("_M_T", bound=BaseModel)
+
+
+def _model(cls: type[_M_T], payload: dict[str, Any], key: str) -> _M_T:
+    try:
+        return cls.model_validate(payload.get(key))
+    except ValidationError as exc:
+        raise MalformedEvent(_field_path(exc, key)) from None
 
 
 def parse_event(name: str, payload: object) -> Event:
@@ -209,8 +221,8 @@ def parse_event(name: str, payload: object) -> Event:
         raise UnsupportedEvent(f"{name}.{action} is not tracked by LoopForge")
     try:
         return _parse(name, action, payload)
-    except ValidationError as exc:
-        raise MalformedEvent(f"the {name}.{action} payload is malformed at {_field_path(exc)}") from None
+    except MalformedEvent as exc:
+        raise MalformedEvent(f"the {name}.{action} payload is malformed at {exc}") from None
 
 
 def _login(obj: object) -> str | None:
@@ -220,42 +232,42 @@ def _login(obj: object) -> str | None:
 
 
 def _parse(name: str, action: str, p: dict[str, Any]) -> Event:
-    repo = Repository.model_validate(p.get("repository"))
+    repo = _model(Repository, p, "repository")
     base: dict[str, Any] = {"name": name, "action": action, "repo": repo.full_name, "actor": _login(p.get("sender"))}
     if name == "issues":
-        issue = Issue.model_validate(p.get("issue"))
+        issue = _model(Issue, p, "issue")
         when = issue.closed_at if action == "closed" and issue.closed_at else issue.updated_at
         label = p.get("label")
         return Event(**base, issue=issue, occurred_at=when or utcnow(),
                      label=label.get("name") if isinstance(label, dict) else None,
                      assignee=_login(p.get("assignee")))
     if name in ("pull_request", "pull_request_target"):
-        pr = PullRequest.model_validate(p.get("pull_request"))
+        pr = _model(PullRequest, p, "pull_request")
         label = p.get("label")
         when = pr.merged_at if action == "closed" and pr.merged_at else pr.updated_at
         return Event(**{**base, "name": "pull_request"}, pull_request=pr, occurred_at=when or utcnow(),
                      label=label.get("name") if isinstance(label, dict) else None,
                      requested_reviewer=_login(p.get("requested_reviewer")))
     if name == "pull_request_review":
-        pr = PullRequest.model_validate(p.get("pull_request"))
-        review = Review.model_validate(p.get("review"))
+        pr = _model(PullRequest, p, "pull_request")
+        review = _model(Review, p, "review")
         return Event(**base, pull_request=pr, review=review, occurred_at=review.submitted_at or utcnow())
     if name == "workflow_run":
-        run = WorkflowRun.model_validate(p.get("workflow_run"))
+        run = _model(WorkflowRun, p, "workflow_run")
         status = "pending" if action != "completed" else ci_status_of("completed", run.conclusion)
         return Event(**base, ci_name=run.name or f"workflow {run.id}", ci_sha=run.head_sha, ci_status=status,
                      ci_conclusion=run.conclusion, ci_url=run.html_url, ci_run_id=run.id,
                      pull_numbers=tuple(pr.number for pr in run.pull_requests),
                      occurred_at=run.updated_at or utcnow())
     if name == "check_suite":
-        suite = CheckSuite.model_validate(p.get("check_suite"))
+        suite = _model(CheckSuite, p, "check_suite")
         app = suite.app.slug or suite.app.name if suite.app else None
         return Event(**base, ci_name=app or f"check suite {suite.id}", ci_sha=suite.head_sha,
                      ci_status=ci_status_of(suite.status or "completed", suite.conclusion),
                      ci_conclusion=suite.conclusion, pull_numbers=tuple(pr.number for pr in suite.pull_requests),
                      occurred_at=suite.updated_at or utcnow())
     if name == "merge_group":
-        group = MergeGroup.model_validate(p.get("merge_group"))
+        group = _model(MergeGroup, p, "merge_group")
         m = _QUEUE_PR.search(group.head_ref)
         return Event(**base, ci_sha=group.head_sha, merge_group_pr=int(m.group(1)) if m else None,
                      pull_numbers=(int(m.group(1)),) if m else ())

@@ -74,8 +74,8 @@ def route(event: Event, lookup: PullLookup, server_url: str = "https://github.co
         return None
     linked = linked_issues(pr.body, event.repo)
     if linked:
-        owner_repo, number = linked[0].rsplit("#", 1)
-        return Route(linked[0], f"{server}/{owner_repo}/issues/{number}", True, pr, linked)
+        owner_repo, issue_number = linked[0].rsplit("#", 1)
+        return Route(linked[0], f"{server}/{owner_repo}/issues/{issue_number}", True, pr, linked)
     return Route(f"{event.repo}#{pr.number}", pr.html_url or f"{server}/{event.repo}/pull/{pr.number}", False, pr)
 
 

@@ -9,6 +9,7 @@ and the new head atomically. Anything else raises ``ConcurrencyError``; the serv
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -84,7 +85,7 @@ def check_append(stored_last: int, entries: Sequence[LoopTransition]) -> None:
     if not entries:
         raise ValueError("append needs at least one entry")
     expected = entries[0].sequence - 1
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         if after.sequence != before.sequence + 1:
             raise ValueError("entries must have consecutive sequences")
     if stored_last != expected:

@@ -145,12 +145,16 @@ class SQLiteRepository:
 
     def find_key(self, record_id: str, idempotency_key: str) -> LoopTransition | None:
         with self._tx() as conn:
-            row = conn.execute("SELECT body FROM entries WHERE record_id = ? AND idempotency_key = ? "
-                               "ORDER BY sequence LIMIT 1", (record_id, idempotency_key)).fetchone()
+            # INDEXED BY: left to itself the planner walks the primary key to satisfy ORDER BY, reading every
+            # entry of the record (an append with a key would cost O(history))
+            row = conn.execute("SELECT body FROM entries INDEXED BY entries_key WHERE record_id = ? "
+                               "AND idempotency_key = ? ORDER BY sequence LIMIT 1",
+                               (record_id, idempotency_key)).fetchone()
         return LoopTransition.model_validate_json(row[0]) if row else None
 
     def query(self, query: RecordQuery) -> Page:
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if query.state is not None:
             where.append("state = ?")
             args.append(query.state.value)

@@ -1,0 +1,38 @@
+"""Every ```python block of README.md that starts with ``from loopforge`` runs, and what it prints is checked."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+BLOCKS = [b for b in re.findall(r"```python\n(.*?)```", README, re.S) if b.startswith("from loopforge")]
+
+
+def test_readme_has_examples() -> None:
+    assert len(BLOCKS) >= 4
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
+def test_readme_example_runs(block: str) -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    # any "# <expected output>" comment right after a print(...) line must match what was printed
+    printed = out.getvalue()
+    for expected in re.findall(r"print\([^\n]*\)\n# ([^\n]+)", block):
+        assert expected in printed
+
+
+def test_quick_start_prints_whole_history() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(BLOCKS[0], "README.md", "exec"), {"__name__": "readme"})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 7
+    assert "ci_pending → ci_passed | ci.completed" in lines[4]
+    assert lines[0].endswith("None → issue_created | record.created")
