@@ -45,8 +45,8 @@ VALID_TRANSITIONS: dict[LoopState, tuple[LoopState, ...]] = {
     # an issue is opened; a worker (human or agent) picks it up; or it is closed before any PR
     S.ISSUE_CREATED: (S.TASK_QUEUED, S.PR_DRAFT, S.PR_CREATED, *_ISSUE_END),
     S.TASK_QUEUED: (S.ISSUE_CREATED, S.PR_DRAFT, S.PR_CREATED, *_ISSUE_END),
-    # a draft PR: CI may run on it but it cannot merge until it is ready for review
-    S.PR_DRAFT: (S.PR_CREATED, S.CI_PENDING, S.PR_ABANDONED),
+    # a draft PR: CI results on it are kept as facts; it cannot move on until it is ready for review
+    S.PR_DRAFT: (S.PR_CREATED, S.PR_ABANDONED),
     # CI may be reported before its "requested" event was seen (out-of-order delivery): allow the catch-up
     S.PR_CREATED: (S.CI_PENDING, S.CI_PASSED, S.CI_FAILED, S.AWAITING_REVIEW, S.PR_DRAFT, S.PR_ABANDONED),
     # a new push while CI runs restarts it (ci_pending -> ci_pending)
