@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from loopforge.github.commands import Log, append_summary, set_output
+from loopforge.github.commands import Log, append_summary, clean_text, set_output
 from loopforge.github.events import Event, MalformedEvent, UnsupportedEvent, parse_event
 from loopforge.github.lookup import PullLookup
 from loopforge.github.recorder import Recorded, Route, RunInfo, record_event, route
@@ -280,9 +280,9 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
     if cfg.dry_run:
         messages.append("Dry run: nothing was stored and no check run was posted.")
     view = _summary_view(record, recorded, routed, gate, messages, cfg.run.run_url(repo_name))
-    log.info(f"LoopForge: {record.record_id}: "
-             f"{recorded.previous_state.value if recorded.previous_state else '∅'} → {record.state.value} "
-             f"({recorded.outcome})")
+    log.info("LoopForge: " + clean_text(f"{record.record_id}: "
+                                        f"{recorded.previous_state.value if recorded.previous_state else '∅'} → "
+                                        f"{record.state.value} ({recorded.outcome})", limit=300))
     append_summary(render_summary(view, max_bytes=1_000_000), path=cfg.summary_path)
     if routed.pr is not None and not cfg.dry_run:
         try:
