@@ -21,6 +21,7 @@ from loopforge.github.events import Event, MalformedEvent, UnsupportedEvent, par
 from loopforge.github.lookup import PullLookup
 from loopforge.github.recorder import Recorded, Route, RunInfo, record_event, route
 from loopforge.github.render import GateRow, GateView, SummaryView, check_run_output, render_summary
+from loopforge.errors import StoreError
 from loopforge.records import LoopRecord
 from loopforge.repository.base import Repository
 from loopforge.service import LoopService, Veto
@@ -266,7 +267,16 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
     try:
         recorded = record_event(service, event, routed, cfg.run)
     except GithubException as exc:
-        raise _github_error(exc, "writing the record to the state branch") from None
+        raise _github_error(exc, "reading or writing the record") from None
+    except StoreError as exc:
+        if "not accessible by integration" in str(exc):
+            log.warning("the token is read-only (a pull request from a fork gets one), so this event was not "
+                        "recorded; the workflow_run event of its CI records it with a write token.",
+                        title="LoopForge: read-only token")
+            append_summary(f"## LoopForge\n\nNot recorded: read-only token. {_md(str(exc))}\n",
+                           path=cfg.summary_path)
+            return 0
+        raise ActionError("Store error", str(exc)) from None
     record = recorded.record
     assert record is not None
     outputs.update({"record-id": record.record_id, "state": record.state.value,
