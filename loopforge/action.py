@@ -167,12 +167,25 @@ def evaluate_gate(service: LoopService, record: LoopRecord, extra_rows: list[Gat
                 failed, check.vetoes)
 
 
-def _summary_view(record: LoopRecord, recorded: Recorded, route_: Route | None, gate: Gate | None,
-                  messages: list[str], run_url: str | None) -> SummaryView:
+#: The check run shows the newest entries only: reading a long trail costs API requests on the branch store,
+#: and 65,535 bytes hold about this many rows anyway. ``loopforge history`` shows the whole trail.
+HISTORY_ROWS = 60
+
+
+def _summary_view(store: Repository, record: LoopRecord, recorded: Recorded, route_: Route | None,
+                  gate: Gate | None, messages: list[str], run_url: str | None) -> SummaryView:
     title = route_.pr.title if route_ and route_.pr else None
+    first = max(0, record.last_sequence - HISTORY_ROWS)
+    entries = list(store.entries(record.record_id, after=first))
+    if first:
+        shown_violations = sum(1 for e in entries if e.outcome.value == "violation")
+        messages = [*messages, f"Showing the newest {len(entries)} of {record.last_sequence} entries; run "
+                               f"`loopforge history {record.record_id}` for the whole trail."]
+        if record.violations > shown_violations:
+            messages.append(f"{record.violations - shown_violations} earlier violation(s) are not shown here.")
     return SummaryView(record_id=record.record_id, title=title, url=record.ref if record.ref.startswith("http")
                        else None, state=record.state, previous_state=recorded.previous_state,
-                       outcome=recorded.outcome, entries=record.transitions, gate=gate.view if gate else None,
+                       outcome=recorded.outcome, entries=entries, gate=gate.view if gate else None,
                        messages=messages, run_url=run_url)
 
 
@@ -289,7 +302,7 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
         messages.append("This workflow run was already recorded; nothing was written again.")
     if cfg.dry_run:
         messages.append("Dry run: nothing was stored and no check run was posted.")
-    view = _summary_view(record, recorded, routed, gate, messages, cfg.run.run_url(repo_name))
+    view = _summary_view(store, record, recorded, routed, gate, messages, cfg.run.run_url(repo_name))
     log.info("LoopForge: " + clean_text(f"{record.record_id}: "
                                         f"{recorded.previous_state.value if recorded.previous_state else '∅'} → "
                                         f"{record.state.value} ({recorded.outcome})", limit=300))
