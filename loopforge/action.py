@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from loopforge.errors import StoreError
 from loopforge.github.commands import Log, append_summary, clean_text, set_output
 from loopforge.github.events import Event, MalformedEvent, UnsupportedEvent, parse_event
+from loopforge.github.governance import Governance
 from loopforge.github.lookup import PullLookup
 from loopforge.github.recorder import Recorded, Route, RunInfo, record_event, route
 from loopforge.github.render import GateRow, GateView, SummaryView, check_run_output, render_summary
-from loopforge.errors import StoreError
 from loopforge.records import LoopRecord
 from loopforge.repository.base import Repository
 from loopforge.service import LoopService, Veto
@@ -140,13 +141,14 @@ class Gate:
     vetoes: list[Veto]
 
 
-def evaluate_gate(service: LoopService, record: LoopRecord, extra_rows: list[GateRow] | None = None,
-                  note: str | None = None) -> Gate | None:
-    """The dry run of ``merged`` for an open PR: may it merge now, and if not, why."""
+def evaluate_gate(service: LoopService, record: LoopRecord,
+                  policy_rows: Callable[[], list[GateRow]] = list,
+                  note: Callable[[], str | None] = lambda: None) -> Gate | None:
+    """The dry run of ``merged`` for an open PR: may it merge now, and if not, why (rule by rule)."""
     if record.state not in _OPEN_PR_STATES:
         return None
     check = service.check(record.record_id, S.MERGED, "gate")
-    rows = list(extra_rows or [])
+    rows = list(policy_rows())  # read after the check: the policy guard evaluated during it
     failed = False
     pending = False
     for veto in check.vetoes:
@@ -155,6 +157,8 @@ def evaluate_gate(service: LoopService, record: LoopRecord, extra_rows: list[Gat
             reason = (f"the PR is {record.state.value}; it may merge from ci_passed, awaiting_review or approved"
                       if status == "pending" else veto.reason)
             rows.insert(0, GateRow(rule="lifecycle", status=status, reason=reason))
+        elif veto.rule.startswith("policy:") or veto.rule == "loopforge.policy":
+            continue  # shown rule by rule from the evaluation
         elif not any(r.rule == veto.rule for r in rows):
             rows.append(GateRow(rule=veto.rule, status="failed", reason=veto.reason))
     if check.allowed and not any(r.rule == "lifecycle" for r in rows):
@@ -163,7 +167,7 @@ def evaluate_gate(service: LoopService, record: LoopRecord, extra_rows: list[Gat
         failed = failed or row.status == "failed"
         pending = pending or row.status == "pending"
     verdict_view = "pass" if check.allowed and not failed and not pending else ("block" if failed else "pending")
-    return Gate(GateView(verdict=verdict_view, rows=rows, note=note), "pass" if verdict_view == "pass" else "block",
+    return Gate(GateView(verdict=verdict_view, rows=rows, note=note()), "pass" if verdict_view == "pass" else "block",
                 failed, check.vetoes)
 
 
@@ -275,8 +279,8 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
         log.notice(f"{event.kind} concerns no open pull request of {repo_name}; nothing recorded "
                    f"(outcome=ignored).", title="LoopForge: event ignored")
         return 0
-    guards, gate_rows, gate_note = _policy(cfg, gh_repo, routed, log)
-    service = LoopService(repository=store, guards=guards)
+    governance = _governance(cfg, gh_repo, routed, store)
+    service = LoopService(repository=store, guards=governance.guards if governance else [])
     try:
         recorded = record_event(service, event, routed, cfg.run)
     except GithubException as exc:
@@ -295,7 +299,18 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
     outputs.update({"record-id": record.record_id, "state": record.state.value,
                     "previous-state": recorded.previous_state.value if recorded.previous_state else "",
                     "outcome": recorded.outcome})
-    gate = evaluate_gate(service, record, gate_rows, gate_note) if routed.pr is not None else None
+    gate = None
+    if routed.pr is not None:
+        gate = evaluate_gate(service, record, lambda: governance.rows() if governance else [],
+                             lambda: governance.note() if governance else None)
+    if governance is not None:
+        if not cfg.dry_run:
+            governance.record(service, record.record_id, f"gh:{cfg.run.run_id}:{event.kind}#policy", event.actor)
+            record = service.get(record.record_id) or record
+        for problem in governance.permission_errors():
+            log.error(problem, title="LoopForge: missing permission")
+        if governance.error:
+            log.error(governance.error, title="LoopForge: policy error")
     outputs["verdict"] = gate.verdict if gate else "none"
     messages: list[str] = []
     if recorded.outcome == "duplicate":
@@ -323,7 +338,8 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
                   f"{entry.to_state.value} broke {entry.rule or 'the lifecycle'}: {entry.reason or ''}",
                   title="LoopForge: lifecycle violation")
         code = 1
-    if gate and gate.failed and cfg.fail_on_block and record.state is not S.MERGED:
+    fail_on_block = cfg.fail_on_block and (governance is None or governance.fail_job_when_blocked)
+    if gate and gate.failed and fail_on_block and record.state is not S.MERGED:
         failing = ", ".join(r.rule for r in gate.view.rows if r.status == "failed")
         log.error(f"{record.record_id} may not merge: {failing} failed (see the check run {cfg.check_name})",
                   title="LoopForge: merge blocked")
@@ -331,15 +347,20 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
     return code
 
 
-def _policy(cfg: Config, gh_repo: Any, routed: Route, log: Log) -> tuple[list[Any], list[GateRow], str | None]:
-    """Guards and gate rows from the governance policy (read from the PR's base branch); none without one."""
+def _governance(cfg: Config, gh_repo: Any, routed: Route, store: Repository) -> Governance | None:
+    """The governance policy of a PR event, read from the PR's base branch; None for issue-only events."""
     if routed.pr is None or not cfg.policy:
-        return [], [], None
+        return None
+    from github import GithubException
+
+    from loopforge.github import governance
+
     try:
-        from loopforge.github import governance
-    except ImportError:  # pragma: no cover - the policy package is part of the distribution
-        return [], [], None
-    return governance.load(cfg, gh_repo, routed, log)
+        return governance.load(gh_repo, routed.pr.base.ref, routed.pr.number, cfg.policy,
+                               head=store.head(routed.record_id), governance_token=cfg.governance_token,
+                               api_url=cfg.api_url)
+    except GithubException as exc:
+        raise _github_error(exc, "reading the policy from the base branch") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,119 @@
+"""Wiring the governance policy into one Action run (the policy rules themselves live in ``loopforge.policy``).
+
+The policy is read from the PR's **base branch** at its current commit (never from the PR head), and guard
+modules and gate scripts are copied from the base branch's ``options.code_dir`` into a temporary directory:
+a PR that edits the policy or adds a guard is judged by the rules already in force.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from github import GithubException
+
+from loopforge.errors import TransitionError
+from loopforge.github.render import GateRow
+from loopforge.policy import PolicyError, PolicyGuard, load_policy, load_policy_guards
+from loopforge.policy.evaluate import Evaluation
+from loopforge.records import RecordHead
+from loopforge.service import LoopService
+from loopforge.states import LoopState
+
+
+@dataclass
+class Governance:
+    """What the policy contributes to one run: guards for the service, rows and a note for the check run."""
+
+    guards: list[Any] = field(default_factory=list)
+    policy_guard: PolicyGuard | None = None
+    error: str | None = None  # the policy could not be loaded: every merge is refused with this reason
+    source: str | None = None
+
+    @property
+    def fail_job_when_blocked(self) -> bool:
+        guard = self.policy_guard
+        return True if guard is None else bool(guard.policy.options.fail_job_when_blocked)
+
+    @property
+    def evaluation(self) -> Evaluation | None:
+        return self.policy_guard.last_evaluation if self.policy_guard else None
+
+    def rows(self) -> list[GateRow]:
+        if self.error:
+            return [GateRow(rule="policy", status="failed", reason=self.error)]
+        ev = self.evaluation
+        if ev is None:
+            return []
+        return [GateRow(rule=r.name, status=r.status.value, reason=r.reason) for r in ev.results]
+
+    def note(self) -> str | None:
+        ev = self.evaluation
+        if ev is None:
+            return None
+        parts = [f"Policy {self.source} from the base branch; risk tier: {ev.risk_tier}."]
+        parts += list(ev.notes)
+        return " ".join(parts)
+
+    def permission_errors(self) -> list[str]:
+        ev = self.evaluation
+        return ev.permission_errors() if ev else []
+
+    def record(self, service: LoopService, record_id: str, key: str, actor: str | None) -> None:
+        """Put the evaluation (what approved it, what blocked it) in the trail."""
+        ev = self.evaluation
+        if ev is None:
+            return
+        service.note(record_id, "policy.evaluated", reason=f"{ev.verdict}: {ev.reason}"[:500],
+                     evidence={"policy": ev.as_dict()}, metadata=ev.record_metadata(), idempotency_key=key,
+                     actor=actor)
+
+
+def _broken_policy_guard(message: str) -> Any:
+    def policy_unreadable(record: Any, previous_state: LoopState, new_state: LoopState, trigger: str) -> None:
+        if new_state is LoopState.MERGED:
+            raise TransitionError(message, rule="policy")
+
+    return policy_unreadable
+
+
+def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: RecordHead | None,
+         governance_token: str = "", api_url: str = "https://api.github.com") -> Governance:
+    """The governance of one PR event. A missing policy file means no rules (only the lifecycle gates)."""
+    from loopforge.github.client import make_github
+    from loopforge.github.pr_context import GitHubPullRequestContext, fetch_base_tree, read_base_file
+
+    try:
+        text = read_base_file(gh_repo, base_ref, policy_path)
+    except (GithubException, IsADirectoryError, UnicodeDecodeError) as exc:
+        message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
+        return Governance(guards=[_broken_policy_guard(message)], error=message)
+    if text is None:
+        return Governance()
+    try:
+        policy = load_policy(text, policy_path)
+    except PolicyError as exc:
+        message = str(exc)
+        return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
+    checkout = Path(tempfile.mkdtemp(prefix="loopforge-base-"))
+    base_dir: Path | None = checkout
+    try:
+        fetch_base_tree(gh_repo, base_ref, [policy.options.code_dir], checkout)
+    except GithubException as exc:
+        if exc.status != 404:
+            raise
+        base_dir = None  # no code directory on the base branch: guards and command gates stay pending
+    governance_gh = make_github(governance_token, api_url) if governance_token else None
+    ctx = GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
+    cache = ((head.metadata.get("policy") or {}).get("gates") if head else None) or {}
+    guard = PolicyGuard(policy, ctx, base_dir=base_dir, gate_cache=cache if isinstance(cache, dict) else {})
+    guards: list[Any] = [guard]
+    if policy.guards:
+        if base_dir is None:
+            message = f"the policy names guards but {policy.options.code_dir} is missing on {base_ref}"
+            return Governance(guards=[guard, _broken_policy_guard(message)], policy_guard=guard, error=message,
+                              source=policy_path)
+        guards += load_policy_guards(policy, base_dir)
+    return Governance(guards=guards, policy_guard=guard, source=policy_path)
