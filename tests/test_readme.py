@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,25 @@ def test_readme_has_examples() -> None:
     assert len(BLOCKS) >= 4
 
 
+@pytest.fixture
+def readme_env(block: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The DynamoDB example runs against the local DynamoDB-compatible server (tests/dynamo_server.py)."""
+    if "DynamoDBRepository" not in block:
+        yield
+        return
+    from loopforge.repository.dynamodb import create_table
+    from tests.dynamo_server import DUMMY_AWS_ENV, local_server
+
+    with local_server() as url:
+        for name, value in DUMMY_AWS_ENV.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+        create_table("loopforge-records")
+        yield
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_example_runs(block: str) -> None:
+def test_readme_example_runs(block: str, readme_env: None) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(block, "README.md", "exec"), {"__name__": "readme"})

@@ -46,10 +46,12 @@ CREATE INDEX IF NOT EXISTS entries_key ON entries (record_id, idempotency_key) W
 
 def _ts(value: object) -> str:
     # fixed-width UTC ISO strings sort like the datetimes they encode
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     assert isinstance(value, datetime)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class SQLiteRepository:

@@ -1,0 +1,1 @@
+"""Optional storage adapters (0.1.0 import paths). The stores now live in ``loopforge.repository``."""
