@@ -79,6 +79,9 @@ class Config:
     workspace: str
     output_path: str | None
     summary_path: str | None
+    #: test-only (``LOOPFORGE_TEST_FAST_RETRY=<seconds>``): the retry policy without sleeps and this client
+    #: timeout (whole seconds), for fault-injection tests against a fake GitHub (``make_github(for_tests=True)``)
+    test_fast_retry: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -105,7 +108,18 @@ class Config:
             workspace=env.get("GITHUB_WORKSPACE", "/github/workspace"),
             output_path=env.get("GITHUB_OUTPUT") or None,
             summary_path=env.get("GITHUB_STEP_SUMMARY") or None,
+            test_fast_retry=_test_fast_retry(env),
         )
+
+
+def _test_fast_retry(env: Mapping[str, str]) -> int | None:
+    raw = env.get("LOOPFORGE_TEST_FAST_RETRY", "").strip()
+    if raw in ("", "0"):
+        return None
+    if not raw.isdigit():
+        raise ActionError("Invalid setting", f"LOOPFORGE_TEST_FAST_RETRY must be a whole number of seconds, got "
+                                             f"{raw[:40]!r}")
+    return int(raw)
 
 
 def read_event(path: str, name: str) -> Event:
@@ -171,6 +185,20 @@ def evaluate_gate(service: LoopService, record: LoopRecord,
                 failed, check.vetoes)
 
 
+def merged_gate(governance: Governance | None) -> Gate | None:
+    """The policy as it stood when the merge was recorded (evaluated while observing ``merged``), so the check
+    run of a merge that broke the policy keeps its rule-by-rule table; None without a policy."""
+    if governance is None or (governance.evaluation is None and not governance.error):
+        return None
+    evaluation = governance.evaluation
+    rows = governance.rows()
+    blocked = bool(governance.error) or evaluation is None or not evaluation.passed
+    verdict = "block" if blocked else "pass"
+    note = " ".join(filter(None, [governance.note(), "Evaluated when the merge was recorded."]))
+    return Gate(GateView(verdict=verdict, rows=rows, note=note), verdict,
+                any(r.status == "failed" for r in rows), [])
+
+
 #: The check run shows the newest entries only: reading a long trail costs API requests on the branch store,
 #: and 65,535 bytes hold about this many rows anyway. ``loopforge history`` shows the whole trail.
 HISTORY_ROWS = 60
@@ -227,11 +255,48 @@ def run(env: Mapping[str, str], stream: TextIO | None = None) -> int:
         except MalformedEvent as exc:
             raise ActionError("Malformed event payload", str(exc)) from None
         return finish(_run_event(cfg, event, log, outputs))
-    except ActionError as exc:
-        log.error(str(exc), title=f"LoopForge: {exc.title}")
-        append_summary(f"## LoopForge failed\n\n**{exc.title}**: {_md(str(exc))}\n",
+    except Exception as exc:  # never a traceback: one ::error saying what failed and what to do
+        error = exc if isinstance(exc, ActionError) else _unexpected(exc)
+        log.error(str(error), title=f"LoopForge: {error.title}")
+        append_summary(f"## LoopForge failed\n\n**{error.title}**: {_md(str(error))}\n",
                        path=env.get("GITHUB_STEP_SUMMARY"))
         return finish(1)
+
+
+#: Every recorded entry carries an idempotency key derived from the workflow run, so re-running is always safe.
+RERUN_HINT = "re-run the job: a re-run completes what was cut off and records nothing twice"
+
+
+def _unexpected(exc: Exception) -> ActionError:
+    """Any exception that is not an ``ActionError`` (a transport error, a store error raised outside the
+    recording call, a bug) as one ``ActionError`` with a hint."""
+    import requests
+    from github import GithubException
+
+    from loopforge.errors import ConcurrencyError
+
+    detail = clean_text(f"{type(exc).__name__}: {exc}", limit=400)
+    if isinstance(exc, GithubException):
+        return _github_error(exc, "a GitHub API request")
+    if isinstance(exc, StoreError):
+        return _store_error(exc)
+    if isinstance(exc, ConcurrencyError):
+        return ActionError("Store busy", f"{detail} — other runs kept writing this record; {RERUN_HINT}")
+    if isinstance(exc, requests.RequestException):
+        return ActionError("GitHub unreachable", f"a request to GitHub's API got no answer ({detail}) — "
+                                                 f"{RERUN_HINT}")
+    if type(exc).__module__.startswith(("botocore", "boto3")):
+        return ActionError("DynamoDB error", f"{detail} — check the table, the region and the credentials, "
+                                             f"then {RERUN_HINT}")
+    return ActionError("Internal error", f"{detail} — this is a LoopForge bug (please report it); {RERUN_HINT}")
+
+
+def _store_error(exc: StoreError) -> ActionError:
+    text = clean_text(str(exc), limit=600)
+    # messages naming a permission or a setting already say what to do; a re-run alone would not help
+    fixed_by_rerun = not any(w in text for w in ("permission", "does not exist", "empty repository", "create it",
+                                                 "check the role", "not a loopforge table"))
+    return ActionError("Store error", f"{text} — {RERUN_HINT}" if fixed_by_rerun else text)
 
 
 def _md(text: str) -> str:
@@ -265,7 +330,8 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
         raise ActionError("Missing token", "the github-token input is empty; pass ${{ github.token }} or a token "
                                            "with contents: write and checks: write")
     repo_name = event.repo or cfg.repository
-    gh = make_github(cfg.token, cfg.api_url)
+    gh = make_github(cfg.token, cfg.api_url, for_tests=cfg.test_fast_retry is not None,
+                     timeout=cfg.test_fast_retry)
     gh_repo = gh.get_repo(repo_name, lazy=True)
     store: Repository = open_store(cfg, gh_repo)
     if cfg.dry_run:
@@ -293,7 +359,7 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
             append_summary(f"## LoopForge\n\nNot recorded: read-only token. {_md(str(exc))}\n",
                            path=cfg.summary_path)
             return 0
-        raise ActionError("Store error", str(exc)) from None
+        raise _store_error(exc) from None
     record = recorded.record
     assert record is not None
     outputs.update({"record-id": record.record_id, "state": record.state.value,
@@ -303,6 +369,8 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
     if routed.pr is not None:
         gate = evaluate_gate(service, record, lambda: governance.rows() if governance else [],
                              lambda: governance.note() if governance else None)
+        if gate is None and record.state is S.MERGED and recorded.outcome != "duplicate":
+            gate = merged_gate(governance)
     if governance is not None:
         if not cfg.dry_run:
             governance.record(service, record.record_id, f"gh:{cfg.run.run_id}:{event.kind}#policy", event.actor)

@@ -21,7 +21,8 @@ Settings, and why (PyGithub 2.x defaults in brackets):
 
 ``for_tests=True`` keeps the same policy but never sleeps (backoff 0, ``retry-after`` capped at 0.01 s, no
 secondary-limit wait) and uses a 5 s timeout, so fault-injection tests against the fake GitHub run fast and
-still exercise the retry paths.
+still exercise the retry paths. The Action selects it when ``LOOPFORGE_TEST_FAST_RETRY=<seconds>`` is set (a
+test-only switch; the value is the client timeout in whole seconds), see ``loopforge.action``.
 """
 
 from __future__ import annotations
@@ -77,14 +78,17 @@ def make_retry(*, for_tests: bool = False) -> LoopforgeRetry:
                           max_rate_limit_wait=90)
 
 
-def make_github(token: str | None, base_url: str = "https://api.github.com", *, for_tests: bool = False) -> Github:
-    """A ``Github`` client for the Action and ``BranchRepository`` (``base_url``: ``GITHUB_API_URL``)."""
+def make_github(token: str | None, base_url: str = "https://api.github.com", *, for_tests: bool = False,
+                timeout: int | None = None) -> Github:
+    """A ``Github`` client for the Action and ``BranchRepository`` (``base_url``: ``GITHUB_API_URL``).
+
+    ``timeout`` (whole seconds: PyGithub asserts an int) overrides the default (20 s, 5 s with ``for_tests``)."""
     from loopforge import __version__
 
     return Github(
         auth=Auth.Token(token) if token else None,
         base_url=base_url.rstrip("/"),
-        timeout=5 if for_tests else 20,
+        timeout=timeout if timeout is not None else (5 if for_tests else 20),
         user_agent=f"loopforge/{__version__}",
         per_page=100,
         retry=make_retry(for_tests=for_tests),

@@ -16,7 +16,7 @@ from github import GithubException
 
 from loopforge.errors import TransitionError
 from loopforge.github.render import GateRow
-from loopforge.policy import PolicyError, PolicyGuard, load_policy, load_policy_guards
+from loopforge.policy import GuardLoadError, PolicyError, PolicyGuard, load_policy, load_policy_guards
 from loopforge.policy.evaluate import Evaluation
 from loopforge.records import RecordHead
 from loopforge.service import LoopService
@@ -42,12 +42,11 @@ class Governance:
         return self.policy_guard.last_evaluation if self.policy_guard else None
 
     def rows(self) -> list[GateRow]:
-        if self.error:
-            return [GateRow(rule="policy", status="failed", reason=self.error)]
-        ev = self.evaluation
-        if ev is None:
-            return []
-        return [GateRow(rule=r.name, status=r.status.value, reason=r.reason) for r in ev.results]
+        rows = [GateRow(rule="policy", status="failed", reason=self.error)] if self.error else []
+        ev = self.evaluation  # the rules are still shown when a guard of a loaded policy is broken
+        if ev is not None:
+            rows += [GateRow(rule=r.name, status=r.status.value, reason=r.reason) for r in ev.results]
+        return rows
 
     def note(self) -> str | None:
         ev = self.evaluation
@@ -115,5 +114,10 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
             message = f"the policy names guards but {policy.options.code_dir} is missing on {base_ref}"
             return Governance(guards=[guard, _broken_policy_guard(message)], policy_guard=guard, error=message,
                               source=policy_path)
-        guards += load_policy_guards(policy, base_dir)
+        try:
+            guards += load_policy_guards(policy, base_dir)
+        except GuardLoadError as exc:  # fail closed with the reason, never a traceback
+            message = f"{policy_path}: {exc}"
+            return Governance(guards=[guard, _broken_policy_guard(message)], policy_guard=guard, error=message,
+                              source=policy_path)
     return Governance(guards=guards, policy_guard=guard, source=policy_path)
