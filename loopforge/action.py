@@ -283,9 +283,19 @@ def _unexpected(exc: Exception) -> ActionError:
     if isinstance(exc, ConcurrencyError):
         return ActionError("Store busy", f"{detail} — other runs kept writing this record; {RERUN_HINT}")
     if isinstance(exc, requests.RequestException):
-        return ActionError("GitHub unreachable", f"a request to GitHub's API got no answer ({detail}) — "
+        from loopforge.github.client import describe_transport_error
+
+        return ActionError("GitHub unreachable", f"GitHub's API gave no usable answer: "
+                                                 f"{clean_text(describe_transport_error(exc), limit=400)} — "
                                                  f"{RERUN_HINT}")
     if type(exc).__module__.startswith(("botocore", "boto3")):
+        response = getattr(exc, "response", None) or {}
+        code = str(response.get("Error", {}).get("Code", ""))
+        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if not response or status >= 500 or "Throttl" in code or code in (
+                "ProvisionedThroughputExceededException", "RequestLimitExceeded"):  # no answer, outage, throttling
+            return ActionError("DynamoDB error", f"{detail} — DynamoDB kept failing after botocore's retries; "
+                                                 f"{RERUN_HINT}")
         return ActionError("DynamoDB error", f"{detail} — check the table, the region and the credentials, "
                                              f"then {RERUN_HINT}")
     return ActionError("Internal error", f"{detail} — this is a LoopForge bug (please report it); {RERUN_HINT}")
@@ -294,8 +304,8 @@ def _unexpected(exc: Exception) -> ActionError:
 def _store_error(exc: StoreError) -> ActionError:
     text = clean_text(str(exc), limit=600)
     # messages naming a permission or a setting already say what to do; a re-run alone would not help
-    fixed_by_rerun = not any(w in text for w in ("permission", "does not exist", "empty repository", "create it",
-                                                 "check the role", "not a loopforge table"))
+    fixed_by_rerun = not any(w in text for w in ("permission", "repository does not exist", "empty repository",
+                                                 "create it", "check the role", "not a loopforge table"))
     return ActionError("Store error", f"{text} — {RERUN_HINT}" if fixed_by_rerun else text)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -16,7 +18,7 @@ from typing import Any
 
 import click
 
-from loopforge.errors import RecordNotFound
+from loopforge.errors import LoopForgeError, RecordNotFound
 from loopforge.records import RecordHead, record_id_for
 from loopforge.repository.base import RecordQuery, Repository, all_pages
 from loopforge.service import LoopService
@@ -43,7 +45,9 @@ def _parse_since(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=utcnow().tzinfo)
 
 
-def open_repository(db: str | None, dynamodb_table: str | None) -> Repository:
+def open_repository(db: str | None, dynamodb_table: str | None, branch: str | None = None) -> Repository:
+    if branch:
+        return _branch_repository(branch)
     if dynamodb_table:
         from loopforge.repository.dynamodb import DynamoDBRepository
 
@@ -53,23 +57,41 @@ def open_repository(db: str | None, dynamodb_table: str | None) -> Repository:
     return SQLiteRepository(db)
 
 
+def _branch_repository(spec: str) -> Repository:
+    """``OWNER/REPO[@BRANCH]``: the Action's branch store, read through GitHub's API (``GITHUB_TOKEN`` or
+    ``GH_TOKEN``; ``GITHUB_API_URL`` for GitHub Enterprise Server)."""
+    from loopforge.github.client import make_github
+    from loopforge.repository.branch import DEFAULT_BRANCH, BranchRepository
+
+    full_name, _, branch = spec.partition("@")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", full_name):
+        raise click.BadParameter(f"expected OWNER/REPO[@BRANCH], got {spec!r}", param_hint="--branch")
+    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    gh = make_github(token, os.environ.get("GITHUB_API_URL") or "https://api.github.com")
+    return BranchRepository((gh, full_name), branch=branch or DEFAULT_BRANCH)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", envvar="LOOPFORGE_DB", default="loopforge.db", show_default=True,
               help="SQLite store file (env LOOPFORGE_DB).")
 @click.option("--dynamodb-table", envvar="LOOPFORGE_DYNAMODB_TABLE", default=None,
               help="Use this DynamoDB table instead of SQLite (env LOOPFORGE_DYNAMODB_TABLE).")
+@click.option("--branch", "branch_store", envvar="LOOPFORGE_BRANCH", default=None, metavar="OWNER/REPO[@BRANCH]",
+              help="Use the Action's branch store on GitHub (default branch loopforge-state; token from "
+                   "GITHUB_TOKEN or GH_TOKEN; env LOOPFORGE_BRANCH).")
 @click.version_option(package_name="loopforge")
 @click.pass_context
-def cli(ctx: click.Context, db: str, dynamodb_table: str | None) -> None:
+def cli(ctx: click.Context, db: str, dynamodb_table: str | None, branch_store: str | None) -> None:
     """LoopForge: the lifecycle and audit trail of every issue and pull request."""
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
     ctx.obj["dynamodb_table"] = dynamodb_table
+    ctx.obj["branch"] = branch_store
 
 
 def _service(ctx: click.Context) -> LoopService:
     obj = ctx.find_root().obj
-    return LoopService(repository=open_repository(obj["db"], obj["dynamodb_table"]))
+    return LoopService(repository=open_repository(obj["db"], obj["dynamodb_table"], obj.get("branch")))
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -230,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         click.echo(f"loopforge: error: {exc}", err=True)
         return 2
+    except LoopForgeError as exc:  # the store failed (unreachable, no permission, no table): one line, no traceback
+        click.echo(f"loopforge: error: {' '.join(str(exc).split())}", err=True)
+        return 1
     return 0
 
 

@@ -11,7 +11,7 @@ import copy
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from loopforge.errors import ConcurrencyError, RecordExists, RecordNotFound, Tra
 from loopforge.records import LoopRecord, RecordHead, apply_entry, creation_entry, record_id_for
 from loopforge.repository.base import Page, RecordQuery, Repository, all_pages
 from loopforge.states import INITIAL_STATES, LoopState, invalid_transition_message, is_allowed
-from loopforge.trail import LoopTransition, Outcome, VerifyReport, utcnow, verify_entries
+from loopforge.trail import LoopTransition, Outcome, VerifyProblem, VerifyReport, utcnow, verify_entries
 
 logger = logging.getLogger("loopforge")
 
@@ -74,6 +74,10 @@ class CheckResult:
 
     def __bool__(self) -> bool:
         return self.allowed
+
+
+def _first_line(exc: Exception) -> str:
+    return " ".join(str(exc).split("\n")[:2])[:200]
 
 
 def _veto_key(key: str) -> str:
@@ -162,12 +166,40 @@ class LoopService:
         return list(all_pages(self._repository, RecordQuery(**filters)))
 
     def verify(self, record_id: str) -> VerifyReport:
-        """Check the record's hash chain and that its head matches its trail."""
-        head = self._repository.head(record_id)
+        """Check the record's hash chain and that its head matches its trail.
+
+        An entry or head that was edited into something unreadable (not JSON, not an entry) is a problem named
+        in the report, not an exception: the rest of the trail is still checked.
+        """
+        try:
+            head = self._repository.head(record_id)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            return VerifyReport(record_id=record_id, entries=0, problems=[
+                VerifyProblem(sequence=None, problem=f"the record's head is unreadable ({_first_line(exc)})")])
         if head is None:
             raise RecordNotFound(record_id)
-        return verify_entries(record_id, self._repository.entries(record_id),
-                              last_sequence=head.last_sequence, last_hash=head.last_hash, state=head.state)
+        unreadable: list[VerifyProblem] = []
+        report = verify_entries(record_id, self._readable_entries(record_id, head.last_sequence, unreadable),
+                                last_sequence=head.last_sequence, last_hash=head.last_hash, state=head.state)
+        if not unreadable:
+            return report
+        problems = sorted([*unreadable, *report.problems], key=lambda p: p.sequence or 0)
+        return report.model_copy(update={"problems": problems})
+
+    def _readable_entries(self, record_id: str, last: int, unreadable: list[VerifyProblem]
+                          ) -> Iterator[LoopTransition]:
+        """The record's entries in stored order, skipping (and reporting) any that cannot be read."""
+        after = 0
+        while after <= last:
+            try:
+                for entry in self._repository.entries(record_id, after=after):
+                    after = entry.sequence
+                    yield entry
+                return
+            except ValueError as exc:
+                after += 1  # stores read entries in sequence order: the one after the last good one is bad
+                unreadable.append(VerifyProblem(sequence=after, problem=f"unreadable, not an entry (edited): "
+                                                                        f"{_first_line(exc)}"))
 
     # ------------------------------------------------------------------ creating
     def create(
@@ -424,9 +456,16 @@ class LoopService:
                 if head is None:
                     return TransitionResult(success=False, record=None, error=f"Record not found: {record_id}",
                                             new_state=new_state)
-                vetoes = self._evaluate(head, new_state, trigger) + list(extra_violations or [])
                 draft = copy.copy(base)
                 draft.from_state = head.state
+                if observed and head.state == new_state and not is_allowed(head.state, new_state):
+                    # the fact is already recorded (e.g. two deliveries that both imply the merge): a note
+                    draft.outcome = Outcome.NOTED
+                    draft.reason = f"already {new_state.value}"
+                    new_head, entries = self._commit(head, [draft])
+                    return TransitionResult(success=True, record=self._track(new_head), previous_state=head.state,
+                                            new_state=new_state, outcome=Outcome.NOTED, entries=entries)
+                vetoes = self._evaluate(head, new_state, trigger) + list(extra_violations or [])
                 if vetoes and not observed:
                     draft.outcome = Outcome.REJECTED
                     draft.metadata = {}

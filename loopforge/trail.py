@@ -146,24 +146,31 @@ def verify_entries(
     prev_hash = GENESIS_HASH
     count = 0
     current: LoopState | None = None
+    previous: tuple[int, bool] | None = None  # (sequence, hash intact) of the entry before
+    seen: set[int] = set()
+    gaps: list[tuple[int, int, int]] = []  # (where in problems, first skipped sequence, the entry found instead)
     for entry in entries:
         count += 1
         if entry.record_id != record_id:
             problems.append(VerifyProblem(sequence=entry.sequence,
                                           problem=f"belongs to record {entry.record_id!r}, not {record_id!r}"))
-        if entry.hash != entry.compute_hash():
+        intact = entry.hash == entry.compute_hash()
+        if not intact:
             problems.append(VerifyProblem(sequence=entry.sequence,
                                           problem="content does not match its hash (entry edited)"))
+        seen.add(entry.sequence)
         if entry.sequence != expected_seq:
-            if entry.sequence > expected_seq:
-                missing = (f"entry {expected_seq}" if entry.sequence == expected_seq + 1
-                           else f"entries {expected_seq}-{entry.sequence - 1}")
-                problems.append(VerifyProblem(sequence=expected_seq,
-                                              problem=f"missing: {missing} removed before entry {entry.sequence}"))
+            if entry.sequence > expected_seq:  # missing, unless they turn up later (reordered): decided at the end
+                gaps.append((len(problems), expected_seq, entry.sequence))
             else:
                 problems.append(VerifyProblem(sequence=entry.sequence,
                                               problem=f"out of order: found after entry {expected_seq - 1}"))
         if entry.prev_hash != prev_hash:
+            if previous is not None and previous[1] and intact and entry.sequence == previous[0] + 1:
+                # both hashes are right for their contents, in order: one of them was edited and re-hashed
+                problems.append(VerifyProblem(
+                    sequence=previous[0],
+                    problem=f"its hash is not the one entry {entry.sequence} links to (entry edited and re-hashed)"))
             problems.append(VerifyProblem(
                 sequence=entry.sequence,
                 problem="previous-hash link broken (an entry before it was edited, removed or reordered)"))
@@ -172,8 +179,19 @@ def verify_entries(
                 sequence=entry.sequence,
                 problem=f"starts from {entry.from_state.value} but the record was in {current.value}"))
         current = entry.state_after
+        previous = (entry.sequence, intact)
         prev_hash = entry.hash
-        expected_seq = max(expected_seq, entry.sequence) + 1
+        expected_seq = max(expected_seq, entry.sequence + 1)  # an entry found late does not move the count on
+    for where, first, found in reversed(gaps):
+        runs: list[tuple[int, int]] = []  # the skipped sequences never found anywhere (an edited sequence can be huge)
+        start = first
+        for seq in [*sorted(n for n in seen if first <= n < found), found]:
+            if seq > start:
+                runs.append((start, seq - 1))
+            start = max(start, seq + 1)
+        problems[where:where] = [VerifyProblem(
+            sequence=low, problem=f"missing: {f'entry {low}' if low == high else f'entries {low}-{high}'} removed "
+                                  f"before entry {found}") for low, high in runs]
     if last_sequence is not None and last_sequence != expected_seq - 1:
         if last_sequence > expected_seq - 1:
             problems.append(VerifyProblem(

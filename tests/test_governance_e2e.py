@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,8 @@ def pr_event(action: str, *, sha: str = HEAD, label: str | None = None, sender: 
     payload = fixture("pull_request-opened")
     payload["action"] = action
     payload["pull_request"]["head"]["sha"] = sha
+    # GitHub stamps every PR event with the PR's current updated_at (the fake's API answers use the same clock)
+    payload["pull_request"]["updated_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if label is not None:
         obj = copy.deepcopy(_real_label())
         obj.update({"name": label, "url": obj["url"].rsplit("/", 1)[0] + "/" + label, "default": False})

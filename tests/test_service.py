@@ -636,7 +636,8 @@ def test_verify_detects_an_edited_and_rehashed_entry(tampered: tuple[LoopService
     service, tamper = tampered
     tamper.edit(3, rehash=True, evidence={"forged": True})
     seqs, text = _problems(service)
-    assert seqs == {4}  # its own hash is consistent, but the next entry's link is not
+    assert seqs == {3, 4}  # its own hash is consistent, but the next entry's link is not: both are named
+    assert "entry 3: its hash is not the one entry 4 links to (entry edited and re-hashed)" in text
     assert "entry 4: previous-hash link broken" in text
 
 

@@ -2,7 +2,8 @@
 
 Two requests per event: ``GET /repos/{o}/{r}/commits/{sha}/check-runs?check_name=`` then ``PATCH`` the run we
 find (or ``POST`` a new one). Several same-name runs on one SHA confuse required checks, so we never add a
-second one; if one exists already (e.g. from an earlier run), it is updated.
+second one; if one exists already (e.g. from an earlier run), it is updated. A completed run that must wait again
+becomes ``action_required`` (GitHub would keep its old conclusion under an ``in_progress`` status).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ class CheckRunPoster:
             body["details_url"] = details_url
         try:
             existing = self.find(sha, name)
+            if existing is not None and existing.get("status") == "completed" and not body.get("conclusion"):
+                # GitHub keeps a completed run's conclusion when its status goes back to in_progress (and refuses
+                # a null one): a run that passed would stay green while the gate now waits. Keep it completed,
+                # with a conclusion that does not satisfy a required check, until the gate passes again.
+                body = {**body, "status": "completed", "conclusion": "action_required"}
             if existing is not None:
                 _h, data = self._requester.requestJsonAndCheck(
                     "PATCH", f"{self._base}/check-runs/{existing['id']}", input=body)

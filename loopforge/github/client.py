@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from github import Auth, Github, GithubRetry
+from urllib3.exceptions import PoolError, ProtocolError
 from urllib3.response import BaseHTTPResponse
 
 UNSAFE_METHODS = frozenset({"POST", "PATCH"})
@@ -97,4 +98,22 @@ def make_github(token: str | None, base_url: str = "https://api.github.com", *, 
     )
 
 
-__all__ = ["LoopforgeRetry", "make_github", "make_retry"]
+def describe_transport_error(exc: BaseException) -> str:
+    """What a ``requests`` transport error (no usable answer) came down to, for a one-line message: the cause
+    urllib3 gave up on ("too many 502 error responses", "Connection reset by peer", "Read timed out. …") and the
+    path, instead of the nested pool/URL repr."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    url = getattr(inner, "url", None)
+    reason: Any = getattr(inner, "reason", None) or inner  # MaxRetryError: what the retries ended on
+    if isinstance(reason, ProtocolError) and len(reason.args) > 1 and isinstance(reason.args[1], OSError):
+        reason = reason.args[1]
+    if isinstance(reason, OSError) and reason.strerror:
+        text = reason.strerror
+    elif isinstance(reason, PoolError):
+        text = str(reason).split(": ", 1)[-1]
+    else:
+        text = str(reason)
+    return f"{text} ({url})" if url else text
+
+
+__all__ = ["LoopforgeRetry", "describe_transport_error", "make_github", "make_retry"]

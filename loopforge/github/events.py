@@ -10,9 +10,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from loopforge.trail import utcnow
 
@@ -26,7 +35,14 @@ class MalformedEvent(Exception):
 
 
 class _M(BaseModel):
+    """Numbers and flags are strict (``true`` is not PR #1, ``"2"`` is not a number); timestamps are lenient."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+#: A commit SHA (SHA-1, or SHA-256 for repositories that use it): it goes into API paths, so nothing else passes.
+Sha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")]
+_FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 
 
 class User(_M):
@@ -41,9 +57,17 @@ class Repository(_M):
     full_name: str
     html_url: str | None = None
 
+    @field_validator("full_name")
+    @classmethod
+    def _owner_slash_name(cls, value: str) -> str:
+        # it becomes the API path /repos/{full_name}: only a real owner/name may get there
+        if not _FULL_NAME.match(value) or any(part in (".", "..") for part in value.split("/")):
+            raise ValueError("not an owner/name repository name")
+        return value
+
 
 class Issue(_M):
-    number: int
+    number: StrictInt
     title: str = ""
     state: str = "open"
     state_reason: str | None = None
@@ -57,17 +81,17 @@ class Issue(_M):
 
 class Ref(_M):
     ref: str
-    sha: str
+    sha: Sha
     repo: Repository | None = None
 
 
 class PullRequest(_M):
-    number: int
+    number: StrictInt
     title: str = ""
     body: str | None = None
     state: str = "open"
-    draft: bool = False
-    merged: bool | None = None
+    draft: StrictBool = False
+    merged: StrictBool | None = None
     merged_at: datetime | None = None
     merged_by: User | None = None
     html_url: str | None = None
@@ -79,7 +103,7 @@ class PullRequest(_M):
 
 
 class Review(_M):
-    id: int | None = None
+    id: StrictInt | None = None
     state: str
     user: User | None = None
     commit_id: str | None = None
@@ -95,7 +119,7 @@ class ShortRef(_M):
 class PullRef(_M):
     """The short PR objects in ``workflow_run.pull_requests`` and ``check_suite.pull_requests``."""
 
-    number: int
+    number: StrictInt
     head: ShortRef | None = None
 
 
@@ -105,21 +129,21 @@ class App(_M):
 
 
 class WorkflowRun(_M):
-    id: int
+    id: StrictInt
     name: str | None = None
-    head_sha: str
+    head_sha: Sha
     status: str | None = None
     conclusion: str | None = None
     event: str | None = None
     html_url: str | None = None
-    run_attempt: int | None = None
+    run_attempt: StrictInt | None = None
     pull_requests: list[PullRef] = Field(default_factory=list)
     updated_at: datetime | None = None
 
 
 class CheckSuite(_M):
-    id: int
-    head_sha: str
+    id: StrictInt
+    head_sha: Sha
     status: str | None = None
     conclusion: str | None = None
     app: App | None = None
@@ -128,7 +152,7 @@ class CheckSuite(_M):
 
 
 class MergeGroup(_M):
-    head_sha: str
+    head_sha: Sha
     head_ref: str
     base_ref: str | None = None
 
@@ -165,6 +189,7 @@ class Event(_M):
     ci_conclusion: str | None = None
     ci_url: str | None = None
     ci_run_id: int | None = None
+    ci_attempt: int | None = None
     pull_numbers: tuple[int, ...] = ()
     merge_group_pr: int | None = None
 
@@ -210,10 +235,10 @@ def _model(cls: type[_M_T], payload: dict[str, Any], key: str) -> _M_T:
 
 def parse_event(name: str, payload: object) -> Event:
     """The typed fact of one delivery. Raises ``UnsupportedEvent`` or ``MalformedEvent``."""
+    if not isinstance(payload, dict):  # every GitHub event is an object, tracked or not
+        raise MalformedEvent(f"the {name or 'event'} payload is not a JSON object")
     if name not in SUPPORTED:
         raise UnsupportedEvent(f"event {name!r} is not tracked by LoopForge")
-    if not isinstance(payload, dict):
-        raise MalformedEvent(f"the {name} payload is not a JSON object")
     action = payload.get("action")
     if not isinstance(action, str):
         raise MalformedEvent(f"the {name} payload has no 'action' string")
@@ -231,6 +256,13 @@ def _login(obj: object) -> str | None:
     return None
 
 
+def _name(obj: object) -> str | None:
+    """``obj["name"]`` of an optional object (the event's ``label``), None unless it is a string."""
+    if isinstance(obj, dict) and isinstance(obj.get("name"), str):
+        return str(obj["name"])
+    return None
+
+
 def _parse(name: str, action: str, p: dict[str, Any]) -> Event:
     repo = _model(Repository, p, "repository")
     base: dict[str, Any] = {"name": name, "action": action, "repo": repo.full_name, "actor": _login(p.get("sender"))}
@@ -239,14 +271,14 @@ def _parse(name: str, action: str, p: dict[str, Any]) -> Event:
         when = issue.closed_at if action == "closed" and issue.closed_at else issue.updated_at
         label = p.get("label")
         return Event(**base, issue=issue, occurred_at=when or utcnow(),
-                     label=label.get("name") if isinstance(label, dict) else None,
+                     label=_name(label),
                      assignee=_login(p.get("assignee")))
     if name in ("pull_request", "pull_request_target"):
         pr = _model(PullRequest, p, "pull_request")
         label = p.get("label")
         when = pr.merged_at if action == "closed" and pr.merged_at else pr.updated_at
         return Event(**{**base, "name": "pull_request"}, pull_request=pr, occurred_at=when or utcnow(),
-                     label=label.get("name") if isinstance(label, dict) else None,
+                     label=_name(label),
                      requested_reviewer=_login(p.get("requested_reviewer")))
     if name == "pull_request_review":
         pr = _model(PullRequest, p, "pull_request")
@@ -256,7 +288,7 @@ def _parse(name: str, action: str, p: dict[str, Any]) -> Event:
         run = _model(WorkflowRun, p, "workflow_run")
         status = "pending" if action != "completed" else ci_status_of("completed", run.conclusion)
         return Event(**base, ci_name=run.name or f"workflow {run.id}", ci_sha=run.head_sha, ci_status=status,
-                     ci_conclusion=run.conclusion, ci_url=run.html_url, ci_run_id=run.id,
+                     ci_conclusion=run.conclusion, ci_url=run.html_url, ci_run_id=run.id, ci_attempt=run.run_attempt,
                      pull_numbers=tuple(pr.number for pr in run.pull_requests),
                      occurred_at=run.updated_at or utcnow())
     if name == "check_suite":

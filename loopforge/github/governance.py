@@ -84,6 +84,11 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
     from loopforge.github.client import make_github
     from loopforge.github.pr_context import GitHubPullRequestContext, fetch_base_tree, read_base_file
 
+    governance_gh = make_github(governance_token, api_url) if governance_token else None
+    ctx = GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
+    # the branch the PR targets now: the payload of an event delivered before a retarget names the old base, and
+    # its run may finish last (it must not leave a weaker branch's verdict on the head commit)
+    base_ref = ctx.base_ref
     try:
         text = read_base_file(gh_repo, base_ref, policy_path)
     except (GithubException, IsADirectoryError, UnicodeDecodeError) as exc:
@@ -104,8 +109,6 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
         if exc.status != 404:
             raise
         base_dir = None  # no code directory on the base branch: guards and command gates stay pending
-    governance_gh = make_github(governance_token, api_url) if governance_token else None
-    ctx = GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
     cache = ((head.metadata.get("policy") or {}).get("gates") if head else None) or {}
     guard = PolicyGuard(policy, ctx, base_dir=base_dir, gate_cache=cache if isinstance(cache, dict) else {})
     guards: list[Any] = [guard]

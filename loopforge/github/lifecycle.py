@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from loopforge.github.events import Event, PullRequest
@@ -45,15 +46,46 @@ class Plan:
     head_sha: str | None = None
 
 
-def _aggregate(runs: dict[str, str]) -> str | None:
+def _aggregate(runs: dict[str, Any]) -> str | None:
     if not runs:
         return None
-    values = set(runs.values())
+    values = {(r.get("status") if isinstance(r, dict) else r) for r in runs.values()}
     if "failed" in values:
         return "failed"
     if "pending" in values:
         return "pending"
     return "passed"
+
+
+def _iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value else ""
+
+
+def _newer_run(stored: dict[str, Any] | None, incoming: dict[str, Any]) -> bool:
+    """Whether a CI result replaces the stored one for the same workflow and head: a later attempt of the same
+    run, or a completion of the same attempt (a late "requested" never undoes "completed"), or a later run."""
+    if not isinstance(stored, dict):
+        return True
+    if stored.get("run_id") is not None and stored.get("run_id") == incoming.get("run_id"):
+        s_attempt, i_attempt = stored.get("attempt") or 1, incoming.get("attempt") or 1
+        if i_attempt != s_attempt:
+            return bool(i_attempt > s_attempt)
+        return not (stored.get("status") != "pending" and incoming.get("status") == "pending")
+    return str(incoming.get("at") or "") >= str(stored.get("at") or "")
+
+
+def _apply_review(reviews: dict[str, Any], user: str, state: str, at: str) -> None:
+    """Latest review per reviewer, by submission time; a dismissal wins a tie with the review it dismisses."""
+    stored = reviews.get(user)
+    if isinstance(stored, dict):
+        s_at = str(stored.get("at") or "")
+        if at < s_at or (at == s_at and stored.get("state") == "dismissed" and state != "dismissed"):
+            return  # an older review (or the dismissed one) arriving late
+    reviews[user] = {"state": state, "at": at}
+
+
+def _review_state(value: Any) -> str | None:
+    return str(value.get("state")) if isinstance(value, dict) else (str(value) if value else None)
 
 
 def desired_state(facts: dict[str, Any]) -> LoopState | None:
@@ -75,7 +107,7 @@ def desired_state(facts: dict[str, Any]) -> LoopState | None:
         return S.CI_PENDING
     if status == "failed":
         return S.CI_FAILED
-    decisions = set((pr.get("reviews") or {}).values())
+    decisions = {_review_state(v) for v in (pr.get("reviews") or {}).values()}
     if "changes_requested" in decisions:
         return S.CHANGES_REQUESTED
     if "approved" in decisions:
@@ -118,19 +150,29 @@ def plan_path(current: LoopState, desired: LoopState, stepping: set[LoopState]) 
     return None
 
 
-def _pr_facts(pr: PullRequest, old: dict[str, Any] | None) -> dict[str, Any]:
+def _pr_facts(pr: PullRequest, old: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+    """The PR facts after seeing ``pr`` (a payload snapshot or the API's answer), and whether the snapshot was
+    at least as new as what the record holds. A stale snapshot (an older ``updated_at``) changes nothing, and a
+    merge, once seen, is never undone."""
     same_pr = bool(old) and old is not None and old.get("number") == pr.number
     facts: dict[str, Any] = copy.deepcopy(old) if same_pr and old else {}
-    if facts.get("head_sha") != pr.head.sha:
-        facts["ci"] = {}  # CI results belong to a head SHA
-    facts.update({
-        "number": pr.number, "url": pr.html_url, "head_sha": pr.head.sha, "head_ref": pr.head.ref,
-        "base_ref": pr.base.ref, "draft": bool(pr.draft), "state": pr.state, "merged": bool(pr.merged),
-        "title": pr.title[:300],
-    })
+    at = _iso(pr.updated_at)
+    fresh = not facts or not at or at >= str(facts.get("updated_at") or "")
+    if fresh and not facts.get("merged"):
+        if facts.get("head_sha") != pr.head.sha:
+            facts["ci"] = {}  # CI results belong to a head SHA
+        facts.update({
+            "number": pr.number, "url": pr.html_url, "head_sha": pr.head.sha, "head_ref": pr.head.ref,
+            "base_ref": pr.base.ref, "draft": bool(pr.draft), "state": pr.state, "merged": bool(pr.merged),
+            "title": pr.title[:300],
+        })
+        if at:
+            facts["updated_at"] = at
+    elif pr.merged and not facts.get("merged"):
+        facts.update({"state": "closed", "merged": True})
     facts.setdefault("reviews", {})
     facts.setdefault("review_requested", False)
-    return facts
+    return facts, fresh
 
 
 def plan_event(event: Event, current: LoopState | None, metadata: dict[str, Any],
@@ -162,6 +204,9 @@ def plan_event(event: Event, current: LoopState | None, metadata: dict[str, Any]
             target = S.NOT_PLANNED if event.issue.state_reason == "not_planned" else S.CLOSED
             return Plan(S.ISSUE_CREATED, [Step("observe", target, trigger)], facts)
         if event.action == "reopened":
+            if current in (S.ISSUE_CREATED, None):  # first seen now, or already open: nothing to reopen
+                return Plan(S.ISSUE_CREATED, [Step("note", None, trigger, "issue reopened (record already open)")],
+                            facts)
             return Plan(S.ISSUE_CREATED, [Step("observe", S.ISSUE_CREATED, trigger)], facts)
 
     if event.name == "merge_group":
@@ -176,28 +221,29 @@ def plan_event(event: Event, current: LoopState | None, metadata: dict[str, Any]
         return Plan(None, [Step("note", None, trigger,
                                 f"PR #{pr.number} also links this record; its lifecycle follows PR "
                                 f"#{old_pr.get('number')} until that one is closed")], facts, pr.number, pr.head.sha)
-    prf = _pr_facts(pr, old_pr)
+    prf, fresh = _pr_facts(pr, old_pr)
     facts["pr"] = prf
 
     if event.name == "pull_request":
         if event.action == "synchronize":
-            prf["ci"] = {"sha": pr.head.sha, "status": "pending", "runs": {}}  # a new push: CI starts again
-            prf["review_requested"] = prf.get("review_requested", False)
+            if fresh and (prf.get("ci") or {}).get("sha") != pr.head.sha:
+                prf["ci"] = {"sha": pr.head.sha, "status": "pending", "runs": {}}  # a new push: CI starts again
         elif event.action == "review_requested":
             prf["review_requested"] = True
-        elif event.action == "converted_to_draft":
+        elif event.action == "converted_to_draft" and fresh:
             prf["draft"] = True
-        elif event.action == "ready_for_review":
+        elif event.action == "ready_for_review" and fresh:
             prf["draft"] = False
     elif event.name == "pull_request_review":
         review = event.review
         assert review is not None
         user = review.user.login if review.user else "unknown"
         state = review.state.lower()
-        if event.action == "dismissed":
-            prf["reviews"].pop(user, None)
+        at = _iso(review.submitted_at or event.occurred_at)
+        if event.action == "dismissed" or state == "dismissed":
+            _apply_review(prf["reviews"], user, "dismissed", at)
         elif state in ("approved", "changes_requested"):
-            prf["reviews"][user] = state
+            _apply_review(prf["reviews"], user, state, at)
     elif event.ci_sha is not None:
         if event.ci_sha != pr.head.sha:
             return Plan(None, [Step("note", None, trigger, f"CI result for {event.ci_sha[:7]}, which is no longer "
@@ -206,8 +252,13 @@ def plan_event(event: Event, current: LoopState | None, metadata: dict[str, Any]
         ci = prf.get("ci") or {}
         if ci.get("sha") != pr.head.sha:
             ci = {"sha": pr.head.sha, "runs": {}}
-        ci.setdefault("runs", {})[event.ci_name or "ci"] = event.ci_status or "pending"
-        ci["status"] = _aggregate(ci["runs"])
+        result = {"status": event.ci_status or "pending", "run_id": event.ci_run_id, "attempt": event.ci_attempt,
+                  "at": _iso(event.occurred_at)}
+        name = event.ci_name or "ci"
+        runs = ci.setdefault("runs", {})
+        if _newer_run(runs.get(name), result):
+            runs[name] = result
+        ci["status"] = _aggregate(runs)
         prf["ci"] = ci
 
     create = S.ISSUE_CREATED if issue_record else (S.PR_DRAFT if pr.draft else S.PR_CREATED)

@@ -29,6 +29,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -38,6 +39,7 @@ from github.Repository import Repository as GithubRepository
 from github.Requester import Requester
 
 from loopforge.errors import ConcurrencyError, StoreError
+from loopforge.github.client import describe_transport_error
 from loopforge.records import RecordHead
 from loopforge.repository.base import Page, RecordQuery, check_append, page_of
 from loopforge.trail import GENESIS_HASH, LoopTransition
@@ -91,6 +93,13 @@ def _dump(model: RecordHead | LoopTransition) -> str:
     if isinstance(model, RecordHead):
         return model.model_dump_json(indent=2, include=set(RecordHead.model_fields)) + "\n"
     return model.model_dump_json(indent=2) + "\n"
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 class _NotFound(Exception):
@@ -168,11 +177,14 @@ class BranchRepository:
         except _NotFound:
             return None
         except requests.RequestException as exc:
-            raise StoreError(f"GitHub unreachable reading {self.full_name}@{self.branch}: {exc}") from exc
+            raise StoreError(f"GitHub unreachable reading {self.full_name}@{self.branch}: "
+                             f"{describe_transport_error(exc)}") from exc
 
     def _store_error(self, exc: GithubException, verb: str, path: str, write: bool) -> StoreError:
         data = exc.data if isinstance(exc.data, dict) else {}
-        message = str(data.get("message") or exc.data or "")
+        # an HTML error page (a 502 from a proxy) arrives as {"data": "<html>…"}: name the status instead
+        message = str(data.get("message") or (exc.data if isinstance(exc.data, str) else "")
+                      or _status_phrase(exc.status))
         where = f"{verb} /repos/{self.full_name}{path}"
         needed = "contents: write" if write else "contents: read"
         if isinstance(exc, RateLimitExceededException) or (
@@ -375,7 +387,8 @@ class BranchRepository:
                     raise
             except requests.RequestException as exc:
                 if attempt == 2:
-                    raise StoreError(f"GitHub unreachable writing {self.full_name}: {exc}") from exc
+                    raise StoreError(f"GitHub unreachable writing {self.full_name}: "
+                                     f"{describe_transport_error(exc)}") from exc
             time.sleep(self.backoff * 2 ** attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -392,35 +405,55 @@ class BranchRepository:
                                              "parents": [parent] if parent else []})
         return str(commit["sha"]), tree
 
-    def _move_ref(self, tip: str | None, commit: str) -> None:
-        """Point the branch at ``commit`` if it is still at ``tip``; raise ``_Moved(new tip)`` otherwise."""
-        ref = f"heads/{self.branch}"
-        refused: StoreError | None = None
-        try:
-            if tip is None:
-                self._call("POST", "/git/refs", body={"ref": f"refs/{ref}", "sha": commit}, write=True)
-            else:
-                self._call("PATCH", f"/git/refs/{quote(ref)}", body={"sha": commit, "force": False}, write=True)
-            return
-        except StoreError as exc:
-            cause = exc.__cause__
-            if not isinstance(cause, GithubException):
-                raise
-            text = str(cause.data.get("message", "")) if isinstance(cause.data, dict) else str(cause.data)
-            if cause.status == 422 and ("fast forward" in text or "already exists" in text):
-                pass  # lost the race: another writer moved (or created) the branch
-            elif cause.status == 422:
-                refused = exc
-            elif cause.status < 500:
-                raise  # permissions, rate limits: not a race
-        except requests.RequestException:
-            pass  # the update may or may not have happened (a 5xx or a lost answer): look
-        now = self._read_ref()
-        if now == commit:
-            return
-        if refused is not None and now == tip:
-            raise refused
-        raise _Moved(now)
+    #: tries of one ref update whose failure (5xx, 409, no answer) left the branch where it was
+    REF_TRIES = 3
 
+    def _move_ref(self, tip: str | None, commit: str) -> None:
+        """Point the branch at ``commit`` if it is still at ``tip``; raise ``_Moved(new tip)`` otherwise.
+
+        A failure that leaves the branch where it was (a 5xx, a 409, a lost answer; the ref is read back to
+        know) is retried a few times with backoff, then raised as ``StoreError``: it is not a lost race, and
+        reporting it as one (``_Moved``, then ``ConcurrencyError``) would make the caller and the service
+        retry an outage for minutes."""
+        ref = f"heads/{self.branch}"
+        for attempt in range(self.REF_TRIES):
+            refused: StoreError | None = None
+            failed: StoreError | None = None
+            try:
+                if tip is None:
+                    self._call("POST", "/git/refs", body={"ref": f"refs/{ref}", "sha": commit}, write=True)
+                else:
+                    self._call("PATCH", f"/git/refs/{quote(ref)}", body={"sha": commit, "force": False},
+                               write=True)
+                return
+            except StoreError as exc:
+                cause = exc.__cause__
+                if not isinstance(cause, GithubException):
+                    raise
+                text = str(cause.data.get("message", "")) if isinstance(cause.data, dict) else str(cause.data)
+                if cause.status == 422 and ("fast forward" in text or "already exists" in text):
+                    pass  # lost the race: another writer moved (or created) the branch
+                elif cause.status == 422:
+                    refused = exc
+                elif cause.status >= 500 or (cause.status == 409 and tip is not None):
+                    failed = exc  # may or may not have been applied: look
+                else:
+                    raise  # permissions, rate limits, an empty repository: not a race
+            except requests.RequestException as exc:  # no answer: the update may or may not have happened
+                failed = StoreError(f"GitHub unreachable updating {self.full_name}@{self.branch}: "
+                                    f"{describe_transport_error(exc)}")
+                failed.__cause__ = exc
+            now = self._read_ref()
+            if now == commit:
+                return
+            if now != tip or (refused is None and failed is None):
+                raise _Moved(now)
+            if refused is not None:
+                raise refused
+            assert failed is not None
+            if attempt == self.REF_TRIES - 1:
+                raise failed
+            time.sleep(min(self.max_backoff, self.backoff * 2 ** attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
 
 __all__ = ["DEFAULT_BRANCH", "BranchRepository", "key_file", "record_dir"]
