@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
 from loopforge.errors import ConcurrencyError, RecordExists, RecordNotFound, TransitionError
 from loopforge.records import LoopRecord, RecordHead, apply_entry, creation_entry, record_id_for
@@ -122,6 +128,7 @@ class LoopService:
         guards: Sequence[Guard] | None = None,
         *,
         max_attempts: int = 60,
+        max_seconds: float = 60.0,
     ) -> None:
         if repository is None:
             from loopforge.repository.memory import MemoryRepository
@@ -131,6 +138,7 @@ class LoopService:
         self._hooks: list[TransitionHook] = list(hooks or [])
         self._guards: list[Guard] = list(guards or [])
         self._max_attempts = max_attempts
+        self._max_seconds = max_seconds
         self._live: dict[str, list[weakref.ref[LoopRecord]]] = {}
         self._live_lock = threading.Lock()
         self.conflicts = 0  # how many conditional writes lost and were retried (for benchmarks and reports)
@@ -361,8 +369,13 @@ class LoopService:
 
     # ------------------------------------------------------------------ internals
     def _retrying(self) -> Retrying:
-        return Retrying(retry=retry_if_exception_type(ConcurrencyError), stop=stop_after_attempt(self._max_attempts),
-                        wait=wait_random_exponential(multiplier=0.002, max=0.25), reraise=True,
+        # A writer that keeps losing gives up only after BOTH max_attempts tries and max_seconds (under heavy
+        # contention a loser must not starve after a fixed count while winners retry at once), and never after
+        # more than 20 x max_attempts tries.
+        stop = ((stop_after_attempt(self._max_attempts) & stop_after_delay(self._max_seconds))
+                | stop_after_attempt(self._max_attempts * 20))
+        return Retrying(retry=retry_if_exception_type(ConcurrencyError), stop=stop,
+                        wait=wait_random_exponential(multiplier=0.002, max=0.5), reraise=True,
                         before_sleep=self._count_conflict)
 
     def _count_conflict(self, _state: Any) -> None:
