@@ -1,20 +1,16 @@
 """scripts/container-smoke.sh: builds the Action's image with podman and runs one event through it (docs/container.md).
 
-The static checks always run. The script itself (several minutes, root, apt-get, a Debian mirror and PyPI) runs
-here only with ``LOOPFORGE_CONTAINER_SMOKE=1``; .ci/run calls the script directly, and docs/container.md's release
-checklist runs it before each release.
+These are the static checks. The script itself (minutes, root, apt-get, a Debian mirror and PyPI) is run by
+.ci/run directly, after the tests, and by docs/container.md's release checklist.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import subprocess
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "container-smoke.sh"
@@ -99,12 +95,3 @@ def test_docs_describe_the_script() -> None:
     doc = DOC.read_text()
     assert "scripts/container-smoke.sh" in doc
     assert re.search(r"\d+ MB", doc), "docs/container.md gives the measured image size"
-
-
-@pytest.mark.skipif(os.environ.get("LOOPFORGE_CONTAINER_SMOKE") != "1",
-                    reason="set LOOPFORGE_CONTAINER_SMOKE=1 to build the image and run an event (minutes; root)")
-def test_container_smoke_for_real() -> None:
-    proc = subprocess.run([str(SCRIPT)], capture_output=True, text=True, timeout=1200, cwd=ROOT)
-    tail = (proc.stdout + proc.stderr)[-6000:]
-    assert proc.returncode == 0, tail
-    assert "== PASS" in proc.stdout, tail
