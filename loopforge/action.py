@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -342,7 +343,9 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
     repo_name = event.repo or cfg.repository
     gh = make_github(cfg.token, cfg.api_url, for_tests=cfg.test_fast_retry is not None,
                      timeout=cfg.test_fast_retry)
-    gh_repo = gh.get_repo(repo_name, lazy=True)
+    with warnings.catch_warnings():  # PyGithub 2.x deprecates get_repo(lazy=) for Github(lazy=); same request
+        warnings.simplefilter("ignore", DeprecationWarning)
+        gh_repo = gh.get_repo(repo_name, lazy=True)  # no GET /repos/{o}/{r}: one request fewer per event
     store: Repository = open_store(cfg, gh_repo)
     if cfg.dry_run:
         store = OverlayRepository(store)
