@@ -264,13 +264,15 @@ class LoopService:
                                occurred_at=occurred_at, evidence=evidence, metadata=metadata, labels=labels,
                                auto_merge=auto_merge, ref_number=ref_number, idempotency_key=idempotency_key)
         head = apply_entry(None, entry)
-        try:
-            self._repository.append(head, [entry])
-        except ConcurrencyError:
-            existing = self._repository.head(rid)
-            if existing is None:  # pragma: no cover - a store that reports a conflict must hold the record
-                raise
-            return self._track(existing), False
+        for attempt in self._retrying():
+            with attempt:
+                try:
+                    self._repository.append(head, [entry])
+                except ConcurrencyError:
+                    existing = self._repository.head(rid)
+                    if existing is None:  # a transient conflict (DynamoDB's TransactionConflict): try again
+                        raise
+                    return self._track(existing), False
         logger.info("%s: created in %s (%s)", rid, state.value, trigger)
         return self._track(head, [entry]), True
 
