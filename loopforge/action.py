@@ -18,22 +18,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loopforge.errors import StoreError
-from loopforge.github.commands import Log, append_summary, clean_text, set_output
 from loopforge.github.events import Event, MalformedEvent, UnsupportedEvent, parse_event
 from loopforge.github.governance import Governance
 from loopforge.github.lookup import PullLookup
 from loopforge.github.recorder import Recorded, Route, RunInfo, record_event, route
 from loopforge.github.render import GateRow, GateView, SummaryView, check_run_output, render_summary
+from loopforge.github.workflow_commands import Log, append_summary, clean_text, set_output
 from loopforge.records import LoopRecord
 from loopforge.repository.base import Repository
 from loopforge.service import LoopService, Veto
-from loopforge.states import LoopState
+from loopforge.states import OPEN_PR_STATES, PENDING_PR_STATES, LoopState
 
 S = LoopState
-#: While a PR is in one of these states, "may not merge yet" is pending, not a failure.
-_PENDING_STATES = frozenset({S.PR_CREATED, S.PR_DRAFT, S.CI_PENDING, S.AWAITING_REVIEW})
-_OPEN_PR_STATES = frozenset({S.PR_CREATED, S.PR_DRAFT, S.CI_PENDING, S.CI_PASSED, S.CI_FAILED,
-                             S.AWAITING_REVIEW, S.CHANGES_REQUESTED, S.APPROVED})
 
 
 class ActionError(Exception):
@@ -160,19 +156,19 @@ def evaluate_gate(service: LoopService, record: LoopRecord,
                   policy_rows: Callable[[], list[GateRow]] = list,
                   note: Callable[[], str | None] = lambda: None) -> Gate | None:
     """The dry run of ``merged`` for an open PR: may it merge now, and if not, why (rule by rule)."""
-    if record.state not in _OPEN_PR_STATES:
+    if record.state not in OPEN_PR_STATES:
         return None
     check = service.check(record.record_id, S.MERGED, "gate")
     rows = list(policy_rows())  # read after the check: the policy guard evaluated during it
     failed = False
     pending = False
     for veto in check.vetoes:
-        if veto.rule == "lifecycle":
-            status = "pending" if record.state in _PENDING_STATES else "failed"
+        if veto.source == "lifecycle":
+            status = "pending" if record.state in PENDING_PR_STATES else "failed"
             reason = (f"the PR is {record.state.value}; it may merge from ci_passed, awaiting_review or approved"
                       if status == "pending" else veto.reason)
             rows.insert(0, GateRow(rule="lifecycle", status=status, reason=reason))
-        elif veto.rule.startswith("policy:") or veto.rule == "loopforge.policy":
+        elif veto.source == "policy":
             continue  # shown rule by rule from the evaluation
         elif not any(r.rule == veto.rule for r in rows):
             rows.append(GateRow(rule=veto.rule, status="failed", reason=veto.reason))

@@ -73,7 +73,7 @@ class Governance:
 def _broken_policy_guard(message: str) -> Any:
     def policy_unreadable(record: Any, previous_state: LoopState, new_state: LoopState, trigger: str) -> None:
         if new_state is LoopState.MERGED:
-            raise TransitionError(message, rule="policy")
+            raise TransitionError(message, rule="policy", source="policy")
 
     return policy_unreadable
 
