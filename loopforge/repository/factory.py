@@ -230,7 +230,13 @@ def check_dynamodb_table(client: Any, table: str, *, missing_ok: bool = False) -
         if code in ("AccessDeniedException", "AccessDenied"):
             raise StorePermissionError(f"no permission to read DynamoDB table {table!r} ({code}): grant "
                                        "dynamodb:GetItem, Query and TransactWriteItems on it") from None
-        raise StoreUnavailable(f"DynamoDB answered {code or 'an error'}: {message}") from None
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if not code or code.isdigit():  # not an answer in DynamoDB's format: something else listens there
+            raise StoreMisconfigured(f"{endpoint} answered HTTP {status or code}, not as DynamoDB does: check "
+                                     "AWS_ENDPOINT_URL_DYNAMODB (or --endpoint-url)") from None
+        if status is not None and int(status) < 500 and code != "ThrottlingException":
+            raise StoreMisconfigured(f"DynamoDB refused the request ({code}): {message}") from None
+        raise StoreUnavailable(f"DynamoDB answered {code}: {message}") from None
     except BotoCoreError as exc:
         raise StoreUnavailable(f"DynamoDB at {endpoint}: {' '.join(str(exc).split())[:200]}") from None
     return True

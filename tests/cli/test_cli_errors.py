@@ -306,3 +306,35 @@ def test_dynamodb_missing_table(aws: pytest.MonkeyPatch, dynamo_url: str,
     code, _, err = run(capsys, "dynamodb", "create-table", "--table", "x", "--endpoint-url",
                        f"http://127.0.0.1:{free_port()}")
     assert code == 2 and "cannot connect to DynamoDB" in one_error_line(err)
+
+
+def test_dynamodb_endpoint_that_is_not_dynamodb(aws: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import http.server
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        requests = 0
+
+        def do_POST(self) -> None:
+            NotFound.requests += 1
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name, value in DUMMY_AWS_ENV.items():
+            aws.setenv(name, value)
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        aws.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+        code, _, err = run(capsys, "--dynamodb-table", "loopforge", "list")
+        assert code == 2
+        assert one_error_line(err) == (f"loopforge: error: {url} answered HTTP 404, not as DynamoDB does: check "
+                                       "AWS_ENDPOINT_URL_DYNAMODB (or --endpoint-url)")
+        assert NotFound.requests == 1
+    finally:
+        server.shutdown()
+        server.server_close()
