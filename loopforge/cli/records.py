@@ -234,7 +234,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(func=history)
 
     p = sub.add_parser("list", parents=store, help="records, newest first")
-    p.add_argument("--state", choices=states, help="only records in this state")
+    p.add_argument("--state", choices=states, metavar="STATE", help=f"only records in this state ({', '.join(states)})")
     p.add_argument("--repo", help="only records of this repository (owner/name)")
     p.add_argument("--since", help="changed since: a date, an ISO time, or 30m/24h/7d")
     p.add_argument("--violations", action="store_true", help="only records with at least one violation")
@@ -256,7 +256,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     p = sub.add_parser("graph", help="the lifecycle as Mermaid or the transition table as JSON")
     p.add_argument("--format", choices=["mermaid", "json"], default="mermaid", help="default mermaid")
-    p.add_argument("--current", choices=states, help="highlight this state")
+    p.add_argument("--current", choices=states, metavar="STATE", help="highlight this state")
     p.set_defaults(func=graph)
 
 
