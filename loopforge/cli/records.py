@@ -1,4 +1,4 @@
-"""``loopforge history | list | verify | export | graph``: read, check and export the audit trail.
+"""``loopforge history | list | verify | export | import | graph``: read, check, export and import the trail.
 
 A REF names a record in one of these forms (anything else gets a hint listing them):
 
