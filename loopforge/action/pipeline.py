@@ -32,9 +32,6 @@ def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
     if recorded is None:
         return 0  # a read-only token: warned; the workflow_run of the PR's CI records it
     gate = judge(service, recorded, facts) if plan.judge_gate else None
-    current = recorded.record
-    assert current is not None
-    if plan.record_policy:
-        current = record_policy(service, recorded, facts, f"gh:{cfg.run.run_id}:{event.kind}#policy", event.actor)
+    current = record_policy(session, plan, service, event, recorded, facts)
     report(session, plan, Report(routed, recorded, current, gate))
     return exit_code(session, ending(session, plan, recorded, gate, facts))

@@ -11,6 +11,7 @@ from github import GithubException
 
 from loopforge.action.errors import github_call
 from loopforge.action.facts import Facts
+from loopforge.action.plan import Plan
 from loopforge.action.session import Session
 from loopforge.errors import ReadOnlyToken, StoreError
 from loopforge.github.client import github_error
@@ -48,9 +49,14 @@ def _read_only(exc: StoreError) -> bool:
     return isinstance(cause, ReadOnlyToken)
 
 
-def record_policy(service: LoopService, recorded: Recorded, facts: Facts, key: str, actor: str | None) -> LoopRecord:
-    """Put the policy evaluation (what approved it, what blocked it) in the trail; the record as it is now."""
+def record_policy(session: Session, plan: Plan, service: LoopService, event: Event, recorded: Recorded,
+                  facts: Facts) -> LoopRecord:
+    """Put the policy evaluation (what approved it, what blocked it) in the trail when the plan says so; the
+    record as it is now."""
     record_ = recorded.record
-    assert record_ is not None and facts.governance is not None
-    facts.governance.record(service, record_.record_id, key, actor)
+    assert record_ is not None
+    if not plan.record_policy or facts.governance is None:
+        return record_
+    key = f"gh:{session.cfg.run.run_id}:{event.kind}#policy"
+    facts.governance.record(service, record_.record_id, key, event.actor)
     return service.get(record_.record_id) or record_
