@@ -21,8 +21,14 @@ from loopforge.trail import GENESIS_HASH, LoopTransition, Outcome, _utc, utcnow
 
 _GITHUB_URL = re.compile(r"^https?://[^/]+/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)/(?:issues|pull|pulls)/(?P<n>\d+)/?$")
 _SHORT = re.compile(r"^(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)#(?P<n>\d+)$")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/#:-]{0,199}$")
+#: A record id made only of characters that are safe in paths, URLs, keys and markdown code (see ``is_safe_id``).
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/#:-]{0,199}$")
 TERMINAL_CLOSED = (LoopState.CLOSED, LoopState.NOT_PLANNED)
+
+
+def is_safe_id(text: str) -> bool:
+    """Whether ``text`` can be used as a record id as it is: ``SAFE_ID`` characters and no ``..``."""
+    return bool(SAFE_ID.match(text)) and ".." not in text
 
 
 def record_id_for(ref: str, repo: str | None = None) -> str:
@@ -38,7 +44,7 @@ def record_id_for(ref: str, repo: str | None = None) -> str:
         return f"{m['owner']}/{m['repo']}#{int(m['n'])}"
     if repo and re.fullmatch(r"#?\d+", ref):
         return f"{repo}#{int(ref.lstrip('#'))}"
-    if _SAFE_ID.match(ref) and ".." not in ref:
+    if is_safe_id(ref):
         return ref
     return "ref-" + hashlib.sha256(ref.encode("utf-8")).hexdigest()[:16]
 
