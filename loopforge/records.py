@@ -3,6 +3,10 @@
 A store keeps two things per record: the append-only trail (``LoopTransition`` entries) and a small head
 (``RecordHead``) that summarises it, so reading the current state never reads the history. The head is a
 pure function of the trail (``apply_entry``), which ``verify`` uses to check one against the other.
+
+Heads are values: ``apply_entry`` returns a new head that may share unchanged nested metadata with the head and
+the entry it was given, and never changes either. Everything that hands a head to code outside the service (a
+store's ``head``, the records ``LoopService`` returns) hands out its own copy (``RecordHead.clone``).
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, Field, PrivateAttr, field_validator
 
 from loopforge.states import LoopState
-from loopforge.trail import GENESIS_HASH, LoopTransition, Outcome, _utc, utcnow
+from loopforge.trail import GENESIS_HASH, STATE_CHANGING, LoopTransition, Outcome, _utc, utcnow
 
 _GITHUB_URL = re.compile(r"^https?://[^/]+/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)/(?:issues|pull|pulls)/(?P<n>\d+)/?$")
 _SHORT = re.compile(r"^(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)#(?P<n>\d+)$")
@@ -54,8 +58,40 @@ def ref_number_of(ref: str) -> int | None:
     return int(m["n"]) if m else None
 
 
+#: ``RecordHead.path``: ``"<from_state or ''>><to_state>"`` -> ``{"taken": n, "violations": k}``.
+Path = dict[str, dict[str, int]]
+
+
+def path_key(from_state: LoopState | None, to_state: LoopState) -> str:
+    """The ``RecordHead.path`` key of a move: ``"ci_pending>ci_passed"``; the creation is ``">issue_created"``."""
+    return f"{from_state.value if from_state is not None else ''}>{to_state.value}"
+
+
+def _json_clone(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), far cheaper than ``copy.deepcopy``."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _json_clone(v) for k, v in value.items()}
+    if kind is list:
+        return [_json_clone(v) for v in value]
+    if kind in (str, int, float, bool) or value is None:
+        return value
+    return copy.deepcopy(value)
+
+
+_H = TypeVar("_H", bound="RecordHead")
+
+
 class RecordHead(BaseModel):
-    """The current state of one record: what a store keeps beside the trail for fast reads and queries."""
+    """The current state of one record: what a store keeps beside the trail for fast reads and queries.
+
+    ``path`` is the path the record took, folded over its whole trail: for every move the record made
+    (``path_key``: ``"ci_pending>ci_failed"``, the creation ``">issue_created"``), how many state-changing
+    entries (applied, violation, and a veto's move back) took it, and how many of those were violations. A renderer
+    draws the states actually visited from it without reading the trail. ``None`` means unknown: a head written
+    before the field existed. ``LoopService`` recomputes it from the trail on the record's next write, and
+    ``verify`` checks it against the trail only when it is known.
+    """
 
     record_id: str
     ref: str
@@ -71,6 +107,7 @@ class RecordHead(BaseModel):
     last_sequence: int = 0
     last_hash: str = GENESIS_HASH
     violations: int = 0
+    path: Path | None = None
 
     @field_validator("created_at", "updated_at", "closed_at")
     @classmethod
@@ -90,8 +127,29 @@ class RecordHead(BaseModel):
 
     def head(self) -> RecordHead:
         """A plain ``RecordHead`` copy (drops any loaded trail)."""
-        return RecordHead.model_validate(self.model_dump(include=set(RecordHead.model_fields)))
+        return RecordHead.clone(self)
 
+    @classmethod
+    def clone(cls: type[_H], head: RecordHead) -> _H:
+        """An independent copy of ``head``'s fields as a ``cls`` (no validation: a head is valid already).
+
+        The copy shares nothing mutable with ``head`` (metadata, labels and path are copied), and costs a fraction
+        of ``model_copy(deep=True)``: it is on every read and write of a record.
+        """
+        if type(head) is cls:
+            copied = head.__copy__()
+        else:  # e.g. a LoopRecord from a RecordHead (the private attributes get their defaults)
+            copied = cast(_H, cls.model_construct(_fields_set=set(head.model_fields_set),
+                                                  **{name: head.__dict__[name] for name in _HEAD_FIELDS}))
+        fields = copied.__dict__
+        fields["metadata"] = _json_clone(fields["metadata"])
+        fields["labels"] = dict(fields["labels"])
+        if fields["path"] is not None:
+            fields["path"] = {key: dict(counts) for key, counts in fields["path"].items()}
+        return copied
+
+
+_HEAD_FIELDS = tuple(RecordHead.model_fields)
 
 EntryLoader = Callable[[str, int], Iterable[LoopTransition]]
 
@@ -109,7 +167,7 @@ class LoopRecord(RecordHead):
     @classmethod
     def from_head(cls, head: RecordHead, loader: EntryLoader | None = None,
                   transitions: Sequence[LoopTransition] | None = None) -> LoopRecord:
-        record = cls.model_validate(head.model_dump(include=set(RecordHead.model_fields)))
+        record = cls.clone(head)
         record._loader = loader
         record._transitions = list(transitions) if transitions is not None else None
         return record
@@ -131,8 +189,9 @@ class LoopRecord(RecordHead):
 
     def _refresh(self, head: RecordHead, new_entries: Sequence[LoopTransition]) -> None:
         """Bring this object up to ``head`` (used by the service on the objects it handed out)."""
-        for name in RecordHead.model_fields:
-            object.__setattr__(self, name, copy.deepcopy(getattr(head, name)))
+        fresh_head = RecordHead.clone(head)
+        for name in _HEAD_FIELDS:
+            object.__setattr__(self, name, fresh_head.__dict__[name])
         if self._transitions is not None:
             have = self._transitions[-1].sequence if self._transitions else 0
             fresh = [e for e in new_entries if e.sequence > have]
@@ -147,8 +206,31 @@ class LoopRecord(RecordHead):
         return data
 
 
+def fold_path(path: Path | None, entry: LoopTransition) -> Path | None:
+    """``path`` after ``entry`` (a new dict; ``None`` stays unknown unless ``entry`` creates the record)."""
+    if entry.from_state is None:
+        path = {}
+    elif path is None:
+        return None
+    elif entry.outcome not in STATE_CHANGING:
+        return path
+    key = path_key(entry.from_state, entry.to_state)
+    counts = path.get(key)
+    violation = 1 if entry.outcome is Outcome.VIOLATION else 0
+    return {**path, key: {"taken": (counts["taken"] if counts else 0) + 1,
+                          "violations": (counts["violations"] if counts else 0) + violation}}
+
+
+def path_of(entries: Iterable[LoopTransition]) -> Path | None:
+    """The ``RecordHead.path`` of a whole trail."""
+    path: Path | None = None
+    for entry in entries:
+        path = fold_path(path, entry)
+    return path
+
+
 def apply_entry(head: RecordHead | None, entry: LoopTransition) -> RecordHead:
-    """The head after ``entry`` (pure: returns a new head)."""
+    """The head after ``entry`` (pure: returns a new head; may share unchanged nested values with its inputs)."""
     if head is None:
         ev = entry.evidence
         head = RecordHead(
@@ -162,12 +244,11 @@ def apply_entry(head: RecordHead | None, entry: LoopTransition) -> RecordHead:
             created_at=entry.recorded_at,
             updated_at=entry.recorded_at,
         )
-    else:
-        head = head.model_copy(deep=True)
     metadata = head.metadata
-    metadata.update(copy.deepcopy(entry.metadata))
-    for key in entry.metadata_removed:
-        metadata.pop(key, None)
+    if entry.metadata or entry.metadata_removed:
+        metadata = {**metadata, **entry.metadata}
+        for key in entry.metadata_removed:
+            metadata.pop(key, None)
     state = entry.state_after
     closed_at = head.closed_at
     if state in TERMINAL_CLOSED and head.state not in TERMINAL_CLOSED:
@@ -182,6 +263,7 @@ def apply_entry(head: RecordHead | None, entry: LoopTransition) -> RecordHead:
         "last_sequence": entry.sequence,
         "last_hash": entry.hash,
         "violations": head.violations + (1 if entry.outcome is Outcome.VIOLATION else 0),
+        "path": fold_path(head.path, entry),
     })
 
 

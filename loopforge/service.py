@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import copy
 import logging
+import random
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tenacity import (
     Retrying,
@@ -25,12 +27,24 @@ from tenacity import (
 )
 
 from loopforge.errors import ConcurrencyError, RecordExists, RecordNotFound, TransitionError
-from loopforge.records import LoopRecord, RecordHead, apply_entry, creation_entry, record_id_for
+from loopforge.records import (
+    LoopRecord,
+    Path,
+    RecordHead,
+    apply_entry,
+    creation_entry,
+    fold_path,
+    path_of,
+    record_id_for,
+)
 from loopforge.repository.base import Page, RecordQuery, Repository, all_pages
 from loopforge.states import INITIAL_STATES, LoopState, invalid_transition_message, is_allowed
 from loopforge.trail import LoopTransition, Outcome, VerifyProblem, VerifyReport, utcnow, verify_entries
 
 logger = logging.getLogger("loopforge")
+_T = TypeVar("_T")
+#: The first wait after a lost write is at most this many seconds; each further one may double (up to 0.5 s).
+_BACKOFF = 0.002
 
 #: ``(record, previous_state, new_state, trigger)``: the published hook and guard signature.
 TransitionHook = Callable[[LoopRecord, LoopState, LoopState, str], Any]
@@ -187,8 +201,20 @@ class LoopService:
         if head is None:
             raise RecordNotFound(record_id)
         unreadable: list[VerifyProblem] = []
-        report = verify_entries(record_id, self._readable_entries(record_id, head.last_sequence, unreadable),
+        folded: list[Path | None] = [None]
+
+        def folding(entries: Iterable[LoopTransition]) -> Iterator[LoopTransition]:
+            for entry in entries:
+                folded[0] = fold_path(folded[0], entry)
+                yield entry
+
+        report = verify_entries(record_id, folding(self._readable_entries(record_id, head.last_sequence,
+                                                                          unreadable)),
                                 last_sequence=head.last_sequence, last_hash=head.last_hash, state=head.state)
+        if report.ok and not unreadable and head.path is not None and head.path != folded[0]:
+            # a head written before ``path`` existed has none (unknown): nothing to check then
+            return report.model_copy(update={"problems": [VerifyProblem(
+                sequence=None, problem="the head's path (moves and counts) differs from the trail's (head edited)")]})
         if not unreadable:
             return report
         problems = sorted([*unreadable, *report.problems], key=lambda p: p.sequence or 0)
@@ -264,15 +290,20 @@ class LoopService:
                                occurred_at=occurred_at, evidence=evidence, metadata=metadata, labels=labels,
                                auto_merge=auto_merge, ref_number=ref_number, idempotency_key=idempotency_key)
         head = apply_entry(None, entry)
-        for attempt in self._retrying():
-            with attempt:
-                try:
-                    self._repository.append(head, [entry])
-                except ConcurrencyError:
-                    existing = self._repository.head(rid)
-                    if existing is None:  # a transient conflict (DynamoDB's TransactionConflict): try again
-                        raise
-                    return self._track(existing), False
+
+        def once() -> RecordHead | None:
+            try:
+                self._repository.append(head, [entry])
+            except ConcurrencyError:
+                existing = self._repository.head(rid)
+                if existing is None:  # a transient conflict (DynamoDB's TransactionConflict): try again
+                    raise
+                return existing
+            return None
+
+        existing = self._retry(once)
+        if existing is not None:
+            return self._track(existing), False
         logger.info("%s: created in %s (%s)", rid, state.value, trigger)
         return self._track(head, [entry]), True
 
@@ -370,15 +401,32 @@ class LoopService:
                            allowed=not vetoes, vetoes=vetoes)
 
     # ------------------------------------------------------------------ internals
-    def _retrying(self) -> Retrying:
-        # A writer that keeps losing gives up only after BOTH max_attempts tries and max_seconds (under heavy
-        # contention a loser must not starve after a fixed count while winners retry at once), and never after
-        # more than 20 x max_attempts tries.
-        stop = ((stop_after_attempt(self._max_attempts) & stop_after_delay(self._max_seconds))
-                | stop_after_attempt(self._max_attempts * 20))
-        return Retrying(retry=retry_if_exception_type(ConcurrencyError), stop=stop,
-                        wait=wait_random_exponential(multiplier=0.002, max=0.5), reraise=True,
-                        before_sleep=self._count_conflict)
+    def _retry(self, once: Callable[[], _T]) -> _T:
+        """``once()``, tried again while it raises ``ConcurrencyError`` (a conditional write lost).
+
+        The first try runs bare: the uncontended path pays for no retry machinery. After a lost write, tenacity
+        runs the rest on the same budget: a writer that keeps losing gives up only after BOTH ``max_attempts``
+        tries and ``max_seconds`` (under heavy contention a loser must not starve after a fixed count while
+        winners retry at once), and never after more than 20 x ``max_attempts`` tries; between tries it waits a
+        random exponential backoff (at most 2 ms after the first loss, doubling, capped at 0.5 s).
+        """
+        started = time.monotonic()
+        try:
+            return once()
+        except ConcurrencyError:
+            pass
+        self.conflicts += 1
+        time.sleep(random.uniform(0, _BACKOFF))  # the wait after try 1; tenacity's try n is try n + 1
+        left = max(0.0, self._max_seconds - (time.monotonic() - started))
+        stop = ((stop_after_attempt(self._max_attempts - 1) & stop_after_delay(left))
+                | stop_after_attempt(self._max_attempts * 20 - 1))
+        retrying = Retrying(retry=retry_if_exception_type(ConcurrencyError), stop=stop,
+                            wait=wait_random_exponential(multiplier=2 * _BACKOFF, max=0.5), reraise=True,
+                            before_sleep=self._count_conflict)
+        for attempt in retrying:
+            with attempt:
+                return once()
+        raise AssertionError("unreachable: tenacity re-raises the last ConcurrencyError")  # pragma: no cover
 
     def _count_conflict(self, _state: Any) -> None:
         self.conflicts += 1
@@ -387,6 +435,8 @@ class LoopService:
         vetoes: list[Veto] = []
         if not is_allowed(head.state, new_state):
             vetoes.append(Veto(rule="lifecycle", reason=invalid_transition_message(head.state, new_state)))
+        if not self._guards:
+            return vetoes
         record = LoopRecord.from_head(head, self._load)
         for guard in self._guards:
             try:
@@ -421,7 +471,18 @@ class LoopService:
                                 new_state=seen.to_state, outcome=seen.outcome, entries=[seen], duplicate=True,
                                 error=None if ok else seen.reason)
 
+    def _with_path(self, head: RecordHead) -> RecordHead:
+        """``head`` with its ``path`` folded from the trail, if it was written before heads had one (once per
+        record: the next write stores it). An unreadable trail leaves it unknown."""
+        try:
+            path = path_of(self._repository.entries(head.record_id, 0, head.last_sequence))
+        except ValueError:
+            return head
+        return head.model_copy(update={"path": path})
+
     def _commit(self, head: RecordHead, drafts: Sequence[_Draft]) -> tuple[RecordHead, list[LoopTransition]]:
+        if head.path is None and head.last_sequence:
+            head = self._with_path(head)
         now = utcnow()
         entries: list[LoopTransition] = []
         new_head = head
@@ -441,20 +502,19 @@ class LoopService:
 
     def _simple(self, record_id: str, build: Callable[[RecordHead], list[_Draft]], key: str | None,
                 *, success: bool, error: str | None) -> TransitionResult:
-        for attempt in self._retrying():
-            with attempt:
-                dup = self._duplicate(record_id, key)
-                if dup:
-                    return dup
-                head = self._repository.head(record_id)
-                if head is None:
-                    return TransitionResult(success=False, record=None, error=f"Record not found: {record_id}")
-                drafts = build(head)
-                new_head, entries = self._commit(head, drafts)
-        assert head is not None
-        return TransitionResult(success=success, record=self._track(new_head), error=error,
-                                previous_state=head.state, new_state=entries[-1].state_after,
-                                outcome=entries[0].outcome, entries=entries)
+        def once() -> TransitionResult:
+            dup = self._duplicate(record_id, key)
+            if dup:
+                return dup
+            head = self._repository.head(record_id)
+            if head is None:
+                return TransitionResult(success=False, record=None, error=f"Record not found: {record_id}")
+            new_head, entries = self._commit(head, build(head))
+            return TransitionResult(success=success, record=self._track(new_head), error=error,
+                                    previous_state=head.state, new_state=entries[-1].state_after,
+                                    outcome=entries[0].outcome, entries=entries)
+
+        return self._retry(once)
 
     def _move(self, record_id: str, new_state: LoopState, trigger: str, *, observed: bool,
               metadata: dict[str, Any] | None, actor: str | None, evidence: dict[str, Any] | None,
@@ -462,37 +522,42 @@ class LoopService:
               extra_violations: list[Veto] | None = None) -> TransitionResult:
         base = _Draft(None, new_state, trigger, Outcome.APPLIED, actor=actor, occurred_at=occurred_at,
                       evidence=dict(evidence or {}), metadata=dict(metadata or {}), idempotency_key=key)
-        for attempt in self._retrying():
-            with attempt:
-                dup = self._duplicate(record_id, key)
-                if dup:
-                    return dup
-                head = self._repository.head(record_id)
-                if head is None:
-                    return TransitionResult(success=False, record=None, error=f"Record not found: {record_id}",
-                                            new_state=new_state)
-                draft = copy.copy(base)
-                draft.from_state = head.state
-                if observed and head.state == new_state and not is_allowed(head.state, new_state):
-                    # the fact is already recorded (e.g. two deliveries that both imply the merge): a note
-                    draft.outcome = Outcome.NOTED
-                    draft.reason = f"already {new_state.value}"
-                    new_head, entries = self._commit(head, [draft])
-                    return TransitionResult(success=True, record=self._track(new_head), previous_state=head.state,
-                                            new_state=new_state, outcome=Outcome.NOTED, entries=entries)
-                vetoes = self._evaluate(head, new_state, trigger) + list(extra_violations or [])
-                if vetoes and not observed:
-                    draft.outcome = Outcome.REJECTED
-                    draft.metadata = {}
-                elif vetoes:
-                    draft.outcome = Outcome.VIOLATION
-                if vetoes:
-                    draft.reason = "; ".join(v.reason for v in vetoes)
-                    draft.rule = ", ".join(dict.fromkeys(v.rule for v in vetoes))
-                    draft.evidence = {**draft.evidence,
-                                      "vetoes": [{"rule": v.rule, "reason": v.reason, **v.details} for v in vetoes]}
+
+        def once() -> TransitionResult | tuple[RecordHead, _Draft, RecordHead, list[LoopTransition]]:
+            dup = self._duplicate(record_id, key)
+            if dup:
+                return dup
+            head = self._repository.head(record_id)
+            if head is None:
+                return TransitionResult(success=False, record=None, error=f"Record not found: {record_id}",
+                                        new_state=new_state)
+            draft = copy.copy(base)
+            draft.from_state = head.state
+            if observed and head.state == new_state and not is_allowed(head.state, new_state):
+                # the fact is already recorded (e.g. two deliveries that both imply the merge): a note
+                draft.outcome = Outcome.NOTED
+                draft.reason = f"already {new_state.value}"
                 new_head, entries = self._commit(head, [draft])
-        assert head is not None
+                return TransitionResult(success=True, record=self._track(new_head), previous_state=head.state,
+                                        new_state=new_state, outcome=Outcome.NOTED, entries=entries)
+            vetoes = self._evaluate(head, new_state, trigger) + list(extra_violations or [])
+            if vetoes and not observed:
+                draft.outcome = Outcome.REJECTED
+                draft.metadata = {}
+            elif vetoes:
+                draft.outcome = Outcome.VIOLATION
+            if vetoes:
+                draft.reason = "; ".join(v.reason for v in vetoes)
+                draft.rule = ", ".join(dict.fromkeys(v.rule for v in vetoes))
+                draft.evidence = {**draft.evidence,
+                                  "vetoes": [{"rule": v.rule, "reason": v.reason, **v.details} for v in vetoes]}
+            new_head, entries = self._commit(head, [draft])
+            return head, draft, new_head, entries
+
+        done = self._retry(once)
+        if isinstance(done, TransitionResult):
+            return done
+        head, draft, new_head, entries = done
         previous = head.state
         if draft.outcome is Outcome.REJECTED:
             logger.info("%s: rejected %s → %s (%s): %s", record_id, previous.value, new_state.value, trigger,
@@ -555,11 +620,12 @@ class LoopService:
             drafts[-1].metadata_removed = removed
             return drafts
 
-        for attempt in self._retrying():
-            with attempt:
-                current = self._repository.head(head.record_id)
-                assert current is not None
-                head2, more = self._commit(current, build(current))
+        def once() -> tuple[RecordHead, list[LoopTransition]]:
+            current = self._repository.head(head.record_id)
+            assert current is not None
+            return self._commit(current, build(current))
+
+        head2, more = self._retry(once)
         all_entries = entries + more
         if veto is not None and not observed:
             return TransitionResult(success=False, record=self._track(head2), error=veto[1].reason,
