@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from pydantic import BaseModel, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from loopforge.states import LoopState
 from loopforge.trail import GENESIS_HASH, STATE_CHANGING, LoopTransition, Outcome, _utc, utcnow
@@ -274,36 +274,77 @@ def replay(entries: Iterable[LoopTransition]) -> RecordHead | None:
     return head
 
 
-def creation_entry(
-    record_id: str,
-    ref: str,
-    *,
-    repo: str | None = None,
-    state: LoopState = LoopState.ISSUE_CREATED,
-    trigger: str = "record.created",
-    actor: str | None = None,
-    occurred_at: datetime | None = None,
-    evidence: dict[str, Any] | None = None,
-    metadata: dict[str, Any] | None = None,
-    labels: dict[str, str] | None = None,
-    auto_merge: bool = False,
-    ref_number: int | None = None,
-    idempotency_key: str | None = None,
-) -> LoopTransition:
-    ev: dict[str, Any] = dict(evidence or {})
-    ev.update({"ref": ref, "repo": repo})
-    number = ref_number if ref_number is not None else ref_number_of(ref)
+class RecordSpec(BaseModel):
+    """Everything a new record is made of: what ``LoopService.create``, ``get_or_create`` and ``creation_entry``
+    take (``RecordSpec.of`` also accepts the 0.1.0 arguments ``ref, ref_number, repo, auto_merge, labels``).
+
+    ``record_id`` defaults to ``record_id_for(ref, repo)``; ``ref_number`` to the number in ``ref``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ref: str
+    ref_number: int | None = None
+    repo: str | None = None
+    auto_merge: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+    state: LoopState = LoopState.ISSUE_CREATED
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    trigger: str = "record.created"
+    actor: str | None = None
+    occurred_at: datetime | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+    record_id: str | None = None
+
+    @classmethod
+    def of(cls, ref: str | RecordSpec, ref_number: int | None = None, repo: str | None = None,
+           auto_merge: bool = False, labels: dict[str, str] | None = None, **fields: Any) -> RecordSpec:
+        """A spec from a spec, or from the 0.1.0 positional arguments plus any other field by keyword.
+
+        A field given as ``None`` takes its default. Unknown keywords raise ``TypeError``, as a signature would.
+        """
+        if isinstance(ref, RecordSpec):
+            if ref_number is not None or repo is not None or auto_merge or labels is not None or fields:
+                raise TypeError("pass either a RecordSpec or the record's fields, not both")
+            return ref
+        unknown = sorted(set(fields) - set(cls.model_fields))
+        if unknown:
+            raise TypeError(f"unexpected keyword argument{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+        given = {"ref_number": ref_number, "repo": repo, "auto_merge": auto_merge, "labels": labels, **fields}
+        return cls(ref=ref, **{k: v for k, v in given.items() if v is not None})
+
+    @property
+    def id(self) -> str:
+        """The record id: ``record_id``, or the one ``ref`` (with ``repo``) gives."""
+        return self.record_id or record_id_for(self.ref, self.repo)
+
+
+def creation_entry(spec: RecordSpec | str, ref: str | None = None, **fields: Any) -> LoopTransition:
+    """The first entry of a new record (sequence 1, sealed), from ``spec``.
+
+    Also callable as ``creation_entry(record_id, ref, repo=..., state=..., ...)`` (the fields of ``RecordSpec``).
+    """
+    if not isinstance(spec, RecordSpec):
+        if ref is None:
+            raise TypeError("creation_entry(record_id, ref, ...) needs the ref")
+        spec = RecordSpec.of(ref, **{**fields, "record_id": spec})
+    elif ref is not None or fields:
+        raise TypeError("pass either a RecordSpec or the record's fields, not both")
+    ev: dict[str, Any] = dict(spec.evidence)
+    ev.update({"ref": spec.ref, "repo": spec.repo})
+    number = spec.ref_number if spec.ref_number is not None else ref_number_of(spec.ref)
     if number is not None:
         ev["ref_number"] = number
-    if labels:
-        ev["labels"] = dict(labels)
-    if auto_merge:
+    if spec.labels:
+        ev["labels"] = dict(spec.labels)
+    if spec.auto_merge:
         ev["auto_merge"] = True
     now = utcnow()
     return LoopTransition(
-        record_id=record_id, sequence=1, from_state=None, to_state=state, trigger=trigger,
-        actor=actor, occurred_at=occurred_at or now, recorded_at=now, evidence=ev,
-        metadata=dict(metadata or {}), idempotency_key=idempotency_key,
+        record_id=spec.id, sequence=1, from_state=None, to_state=spec.state, trigger=spec.trigger,
+        actor=spec.actor, occurred_at=spec.occurred_at or now, recorded_at=now, evidence=ev,
+        metadata=dict(spec.metadata), idempotency_key=spec.idempotency_key,
     ).sealed()
 
 
@@ -318,8 +359,7 @@ def create_record(
     metadata: dict[str, Any] | None = None,
 ) -> LoopRecord:
     """A new, unsaved record with its creation entry (0.1.0 API; ``LoopService.create`` also stores it)."""
-    entry = creation_entry(record_id_for(ref, repo), ref, repo=repo, state=state, metadata=metadata,
-                           labels=labels, auto_merge=auto_merge, ref_number=ref_number)
+    entry = creation_entry(RecordSpec.of(ref, ref_number, repo, auto_merge, labels, state=state, metadata=metadata))
     head = apply_entry(None, entry)
     return LoopRecord.from_head(head, transitions=[entry])
 

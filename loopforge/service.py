@@ -31,6 +31,7 @@ from loopforge.records import (
     LoopRecord,
     Path,
     RecordHead,
+    RecordSpec,
     apply_entry,
     creation_entry,
     fold_path,
@@ -236,59 +237,32 @@ class LoopService:
                                                                         f"{_first_line(exc)}"))
 
     # ------------------------------------------------------------------ creating
-    def create(
-        self,
-        ref: str,
-        ref_number: int | None = None,
-        repo: str | None = None,
-        auto_merge: bool = False,
-        labels: dict[str, str] | None = None,
-        *,
-        state: LoopState = LoopState.ISSUE_CREATED,
-        metadata: dict[str, Any] | None = None,
-        trigger: str = "record.created",
-        actor: str | None = None,
-        occurred_at: datetime | None = None,
-        evidence: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        record_id: str | None = None,
-    ) -> LoopRecord:
+    def create(self, ref: str | RecordSpec, ref_number: int | None = None, repo: str | None = None,
+               auto_merge: bool = False, labels: dict[str, str] | None = None, **fields: Any) -> LoopRecord:
         """Create and store a record (its id is derived from ``ref``, e.g. ``org/repo#42``).
 
-        Raises ``RecordExists`` if the id is taken (use ``get_or_create`` when that is expected).
+        Takes a ``RecordSpec``, or its fields: ``create(ref="org/repo#42", repo="org/repo", metadata={...})``
+        (any field of ``RecordSpec`` by keyword: ``state``, ``metadata``, ``trigger``, ``actor``, ``occurred_at``,
+        ``evidence``, ``idempotency_key``, ``record_id``). Raises ``RecordExists`` if the id is taken (use
+        ``get_or_create`` when that is expected).
         """
-        record, created = self.get_or_create(
-            ref, ref_number, repo, auto_merge, labels, state=state, metadata=metadata, trigger=trigger,
-            actor=actor, occurred_at=occurred_at, evidence=evidence, idempotency_key=idempotency_key,
-            record_id=record_id)
+        record, created = self.get_or_create(RecordSpec.of(ref, ref_number, repo, auto_merge, labels, **fields))
         if not created:
             raise RecordExists(f"Record already exists: {record.record_id} (use get_or_create)")
         return record
 
-    def get_or_create(
-        self,
-        ref: str,
-        ref_number: int | None = None,
-        repo: str | None = None,
-        auto_merge: bool = False,
-        labels: dict[str, str] | None = None,
-        *,
-        state: LoopState = LoopState.ISSUE_CREATED,
-        metadata: dict[str, Any] | None = None,
-        trigger: str = "record.created",
-        actor: str | None = None,
-        occurred_at: datetime | None = None,
-        evidence: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        record_id: str | None = None,
-    ) -> tuple[LoopRecord, bool]:
-        """The record for ``ref``, creating it in ``state`` if it does not exist. Returns ``(record, created)``."""
-        if state not in INITIAL_STATES:
-            raise ValueError(invalid_transition_message(None, state))
-        rid = record_id or record_id_for(ref, repo)
-        entry = creation_entry(rid, ref, repo=repo, state=state, trigger=trigger, actor=actor,
-                               occurred_at=occurred_at, evidence=evidence, metadata=metadata, labels=labels,
-                               auto_merge=auto_merge, ref_number=ref_number, idempotency_key=idempotency_key)
+    def get_or_create(self, ref: str | RecordSpec, ref_number: int | None = None, repo: str | None = None,
+                      auto_merge: bool = False, labels: dict[str, str] | None = None,
+                      **fields: Any) -> tuple[LoopRecord, bool]:
+        """The record for ``ref``, creating it in ``state`` if it does not exist. Returns ``(record, created)``.
+
+        Takes what ``create`` takes.
+        """
+        spec = RecordSpec.of(ref, ref_number, repo, auto_merge, labels, **fields)
+        if spec.state not in INITIAL_STATES:
+            raise ValueError(invalid_transition_message(None, spec.state))
+        rid = spec.id
+        entry = creation_entry(spec)
         head = apply_entry(None, entry)
 
         def once() -> RecordHead | None:
@@ -304,7 +278,7 @@ class LoopService:
         existing = self._retry(once)
         if existing is not None:
             return self._track(existing), False
-        logger.info("%s: created in %s (%s)", rid, state.value, trigger)
+        logger.info("%s: created in %s (%s)", rid, spec.state.value, spec.trigger)
         return self._track(head, [entry]), True
 
     # ------------------------------------------------------------------ moving
