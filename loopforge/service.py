@@ -26,7 +26,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from loopforge.errors import ConcurrencyError, RecordExists, RecordNotFound, TransitionError
+from loopforge.errors import ConcurrencyError, RecordExists, RecordNotFound, StoreCorrupt, TransitionError
 from loopforge.records import (
     LoopRecord,
     Path,
@@ -74,9 +74,14 @@ class TransitionResult:
 
 @dataclass
 class Veto:
+    """Why a move is refused. ``source`` is the kind of rule: ``"lifecycle"`` (the transition table),
+    ``"policy"`` (the governance policy, see ``loopforge.policy``) or ``"guard"`` (any other guard or hook; a
+    guard may name another source through ``TransitionError(source=...)`` or a ``veto_source`` attribute)."""
+
     rule: str
     reason: str
     details: dict[str, Any] = field(default_factory=dict)
+    source: str = "guard"
 
 
 @dataclass
@@ -196,7 +201,7 @@ class LoopService:
         """
         try:
             head = self._repository.head(record_id)
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        except (ValueError, StoreCorrupt) as exc:  # pydantic's ValidationError is a ValueError
             return VerifyReport(record_id=record_id, entries=0, problems=[
                 VerifyProblem(sequence=None, problem=f"the record's head is unreadable ({_first_line(exc)})")])
         if head is None:
@@ -223,7 +228,11 @@ class LoopService:
 
     def _readable_entries(self, record_id: str, last: int, unreadable: list[VerifyProblem]
                           ) -> Iterator[LoopTransition]:
-        """The record's entries in stored order, skipping (and reporting) any that cannot be read."""
+        """The record's entries in stored order, skipping (and reporting) any that cannot be read.
+
+        A store may parse a page of entries at once (SQLite reads 1,000): when a read fails, the entries after
+        the last good one are read one at a time until the bad one is passed, then whole pages again.
+        """
         after = 0
         while after <= last:
             try:
@@ -231,10 +240,20 @@ class LoopService:
                     after = entry.sequence
                     yield entry
                 return
-            except ValueError as exc:
-                after += 1  # stores read entries in sequence order: the one after the last good one is bad
-                unreadable.append(VerifyProblem(sequence=after, problem=f"unreadable, not an entry (edited): "
-                                                                        f"{_first_line(exc)}"))
+            except (ValueError, StoreCorrupt):
+                pass
+            while True:
+                try:
+                    one = list(self._repository.entries(record_id, after=after, limit=1))
+                except (ValueError, StoreCorrupt) as exc:
+                    after += 1  # stores read entries in sequence order: the one after the last good one is bad
+                    unreadable.append(VerifyProblem(sequence=after, problem=f"unreadable, not an entry (edited): "
+                                                                            f"{_first_line(exc)}"))
+                    break
+                if not one:
+                    return
+                after = one[0].sequence
+                yield one[0]
 
     # ------------------------------------------------------------------ creating
     def create(self, ref: str | RecordSpec, ref_number: int | None = None, repo: str | None = None,
@@ -408,7 +427,8 @@ class LoopService:
     def _evaluate(self, head: RecordHead, new_state: LoopState, trigger: str) -> list[Veto]:
         vetoes: list[Veto] = []
         if not is_allowed(head.state, new_state):
-            vetoes.append(Veto(rule="lifecycle", reason=invalid_transition_message(head.state, new_state)))
+            vetoes.append(Veto(rule="lifecycle", reason=invalid_transition_message(head.state, new_state),
+                               source="lifecycle"))
         if not self._guards:
             return vetoes
         record = LoopRecord.from_head(head, self._load)
@@ -416,13 +436,16 @@ class LoopService:
             try:
                 verdict = guard(record, head.state, new_state, trigger)
             except TransitionError as exc:
-                vetoes.append(Veto(rule=exc.rule or _name(guard), reason=exc.reason, details=exc.details))
+                vetoes.append(Veto(rule=exc.rule or _name(guard), reason=exc.reason, details=exc.details,
+                                   source=exc.source or "guard"))
             except Exception as exc:  # fail closed: a guard that could not decide does not approve
                 vetoes.append(Veto(rule=_name(guard), reason=f"guard {_name(guard)} failed: "
-                                                             f"{type(exc).__name__}: {exc}"))
+                                                             f"{type(exc).__name__}: {exc}",
+                                   source=str(getattr(guard, "veto_source", "guard"))))
             else:
                 if verdict is False:
-                    vetoes.append(Veto(rule=_name(guard), reason=f"guard {_name(guard)} refused"))
+                    vetoes.append(Veto(rule=_name(guard), reason=f"guard {_name(guard)} refused",
+                                       source=str(getattr(guard, "veto_source", "guard"))))
         return vetoes
 
     def _load(self, record_id: str, after: int) -> Iterable[LoopTransition]:
@@ -450,7 +473,7 @@ class LoopService:
         record: the next write stores it). An unreadable trail leaves it unknown."""
         try:
             path = path_of(self._repository.entries(head.record_id, 0, head.last_sequence))
-        except ValueError:
+        except (ValueError, StoreCorrupt):
             return head
         return head.model_copy(update={"path": path})
 
