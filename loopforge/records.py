@@ -16,7 +16,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -80,6 +80,7 @@ def _json_clone(value: Any) -> Any:
 
 
 _H = TypeVar("_H", bound="RecordHead")
+_PRIVATE_DEFAULTS: dict[type[Any], dict[str, Any]] = {}  # per model class: its private attributes' defaults
 
 
 class RecordHead(BaseModel):
@@ -130,22 +131,29 @@ class RecordHead(BaseModel):
         return RecordHead.clone(self)
 
     @classmethod
-    def clone(cls: type[_H], head: RecordHead) -> _H:
+    def clone(cls: type[_H], head: RecordHead, private: dict[str, Any] | None = None) -> _H:
         """An independent copy of ``head``'s fields as a ``cls`` (no validation: a head is valid already).
 
         The copy shares nothing mutable with ``head`` (metadata, labels and path are copied), and costs a fraction
-        of ``model_copy(deep=True)``: it is on every read and write of a record.
+        of ``model_copy(deep=True)`` or ``model_validate``: it is on every read and write of a record. ``private``
+        sets private attributes of ``cls`` (the others get their defaults).
         """
-        if type(head) is cls:
-            copied = head.__copy__()
-        else:  # e.g. a LoopRecord from a RecordHead (the private attributes get their defaults)
-            copied = cast(_H, cls.model_construct(_fields_set=set(head.model_fields_set),
-                                                  **{name: head.__dict__[name] for name in _HEAD_FIELDS}))
-        fields = copied.__dict__
+        source = head.__dict__
+        fields = {name: source[name] for name in _HEAD_FIELDS}
         fields["metadata"] = _json_clone(fields["metadata"])
         fields["labels"] = dict(fields["labels"])
         if fields["path"] is not None:
             fields["path"] = {key: dict(counts) for key, counts in fields["path"].items()}
+        # what BaseModel.model_construct does, without re-checking every field for a default
+        copied = cls.__new__(cls)
+        object.__setattr__(copied, "__dict__", fields)
+        object.__setattr__(copied, "__pydantic_fields_set__", set(head.__pydantic_fields_set__))
+        object.__setattr__(copied, "__pydantic_extra__", None)
+        defaults = _PRIVATE_DEFAULTS.get(cls)
+        if defaults is None:
+            defaults = _PRIVATE_DEFAULTS[cls] = {name: attr.get_default()
+                                                 for name, attr in cls.__private_attributes__.items()}
+        object.__setattr__(copied, "__pydantic_private__", {**defaults, **(private or {})} if defaults else None)
         return copied
 
 
@@ -167,10 +175,8 @@ class LoopRecord(RecordHead):
     @classmethod
     def from_head(cls, head: RecordHead, loader: EntryLoader | None = None,
                   transitions: Sequence[LoopTransition] | None = None) -> LoopRecord:
-        record = cls.clone(head)
-        record._loader = loader
-        record._transitions = list(transitions) if transitions is not None else None
-        return record
+        return cls.clone(head, {"_loader": loader,
+                                "_transitions": list(transitions) if transitions is not None else None})
 
     @property
     def transitions(self) -> list[LoopTransition]:
