@@ -201,7 +201,7 @@ class LoopService:
         """
         try:
             head = self._repository.head(record_id)
-        except (ValueError, StoreCorrupt) as exc:  # pydantic's ValidationError is a ValueError
+        except (ValueError, StoreCorrupt) as exc:  # a store translates pydantic's ValidationError to StoreCorrupt
             return VerifyReport(record_id=record_id, entries=0, problems=[
                 VerifyProblem(sequence=None, problem=f"the record's head is unreadable ({_first_line(exc)})")])
         if head is None:
