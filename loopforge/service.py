@@ -407,7 +407,8 @@ class LoopService:
         try:
             return once()
         except ConcurrencyError:
-            pass
+            if self._max_attempts <= 1 and time.monotonic() - started >= self._max_seconds:
+                raise  # the budget was one try
         self.conflicts += 1
         time.sleep(random.uniform(0, _BACKOFF))  # the wait after try 1; tenacity's try n is try n + 1
         left = max(0.0, self._max_seconds - (time.monotonic() - started))
