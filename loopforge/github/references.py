@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-#: GitHub reads at most this much of a body (a PR description holds at most 65,536 characters).
+#: Only this much of a body is read: GitHub's limit on a pull request description ("maximum is 65536 characters").
 MAX_BODY = 65_536
 
 _OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})"
