@@ -63,6 +63,9 @@ CASES: list[tuple[str, list[str]]] = [
     ("~~~markdown\nFixes #1\n~~~\n", []),
     ("````\n```\nFixes #1\n```\n````\nfixes #3", ["octo/repo#3"]),
     ("```\nFixes #1 (unclosed fence runs to the end)", []),
+    ("```\r\nFixes #1\r\n```\r\nCloses #2\r\n", ["octo/repo#2"]),  # Windows line ends, as browsers send them
+    ("   ```\nFixes #1\n   ```\nfixes #4", ["octo/repo#4"]),
+    ("    ```\nFixes #1", ["octo/repo#1"]),  # indented 4: an indented code line, not a fence; then prose
     ("<!-- Fixes #1 -->\nCloses #2", ["octo/repo#2"]),
     ("<!--\nWrite Fixes #123 here\n-->", []),
     ("<!-- unclosed Fixes #1", []),
