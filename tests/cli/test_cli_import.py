@@ -12,7 +12,7 @@ from loopforge import LoopService, LoopState
 from loopforge.cli import main
 from loopforge.repository import SQLiteRepository
 from loopforge.repository.dynamodb import DynamoDBRepository, create_table
-from tests.dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV, local_server
+from tests.dynamo_server import local_server, use_local_aws
 
 S = LoopState
 
@@ -115,12 +115,8 @@ def test_a_different_trail_in_the_store_is_refused(source: Path, tmp_path: Path,
 
 @pytest.fixture
 def dynamo(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name in CLEARED_AWS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in DUMMY_AWS_ENV.items():
-        monkeypatch.setenv(name, value)
     with local_server() as url:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+        use_local_aws(monkeypatch, url)
         yield url
 
 
