@@ -67,13 +67,13 @@ def path_key(from_state: LoopState | None, to_state: LoopState) -> str:
     return f"{from_state.value if from_state is not None else ''}>{to_state.value}"
 
 
-def _json_clone(value: Any) -> Any:
+def json_copy(value: Any) -> Any:
     """A deep copy of JSON-shaped data (dicts, lists, scalars), far cheaper than ``copy.deepcopy``."""
     kind = type(value)
     if kind is dict:
-        return {k: _json_clone(v) for k, v in value.items()}
+        return {k: json_copy(v) for k, v in value.items()}
     if kind is list:
-        return [_json_clone(v) for v in value]
+        return [json_copy(v) for v in value]
     if kind in (str, int, float, bool) or value is None:
         return value
     return copy.deepcopy(value)
@@ -140,7 +140,7 @@ class RecordHead(BaseModel):
         """
         source = head.__dict__
         fields = {name: source[name] for name in _HEAD_FIELDS}
-        fields["metadata"] = _json_clone(fields["metadata"])
+        fields["metadata"] = json_copy(fields["metadata"])
         fields["labels"] = dict(fields["labels"])
         if fields["path"] is not None:
             fields["path"] = {key: dict(counts) for key, counts in fields["path"].items()}

@@ -35,6 +35,7 @@ from loopforge.records import (
     apply_entry,
     creation_entry,
     fold_path,
+    json_copy,
     path_of,
     record_id_for,
 )
@@ -356,7 +357,7 @@ class LoopService:
 
         def build(head: RecordHead) -> list[_Draft]:
             return [_Draft(head.state, LoopState(new_state), trigger, Outcome.REJECTED, reason=reason, rule=rule,
-                           actor=actor, occurred_at=occurred_at, evidence=dict(evidence or {}),
+                           actor=actor, occurred_at=occurred_at, evidence=json_copy(evidence or {}),
                            idempotency_key=idempotency_key)]
 
         return self._simple(record_id, build, idempotency_key, success=False, error=reason)
@@ -378,8 +379,9 @@ class LoopService:
 
         def build(head: RecordHead) -> list[_Draft]:
             return [_Draft(head.state, head.state, trigger, Outcome.NOTED, reason=reason, actor=actor,
-                           occurred_at=occurred_at, evidence=dict(evidence or {}), metadata=dict(metadata or {}),
-                           metadata_removed=list(metadata_removed), idempotency_key=idempotency_key)]
+                           occurred_at=occurred_at, evidence=json_copy(evidence or {}),
+                           metadata=json_copy(metadata or {}), metadata_removed=list(metadata_removed),
+                           idempotency_key=idempotency_key)]
 
         return self._simple(record_id, build, idempotency_key, success=True, error=None)
 
@@ -519,7 +521,7 @@ class LoopService:
               occurred_at: datetime | None, key: str | None,
               extra_violations: list[Veto] | None = None) -> TransitionResult:
         base = _Draft(None, new_state, trigger, Outcome.APPLIED, actor=actor, occurred_at=occurred_at,
-                      evidence=dict(evidence or {}), metadata=dict(metadata or {}), idempotency_key=key)
+                      evidence=json_copy(evidence or {}), metadata=json_copy(metadata or {}), idempotency_key=key)
 
         def once() -> TransitionResult | tuple[RecordHead, _Draft, RecordHead, list[LoopTransition]]:
             dup = self._duplicate(record_id, key)

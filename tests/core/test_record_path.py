@@ -149,3 +149,17 @@ def test_memory_and_sqlite_keep_the_same_path(tmp_path: Path) -> None:
         paths.append(head.path)
     assert paths[0] == paths[1] == {">issue_created": counts(1), "issue_created>pr_created": counts(1),
                                     "pr_created>merged": counts(1, 1)}
+
+
+def test_the_callers_objects_stay_the_callers() -> None:
+    """Metadata and evidence are copied when the entry is made: changing them afterwards changes no entry."""
+    service = LoopService()
+    rid = service.create("org/repo#8").record_id
+    ci = {"runs": [1]}
+    service.transition(rid, S.PR_CREATED, "pr.opened", {"ci": ci}, evidence={"ci": ci})
+    ci["runs"].append(2)
+    entry = service.history(rid)[-1]
+    assert entry.metadata == {"ci": {"runs": [1]}} and entry.evidence == {"ci": {"runs": [1]}}
+    record = service.get(rid)
+    assert record is not None and record.metadata == {"ci": {"runs": [1]}}
+    assert service.verify(rid).ok
