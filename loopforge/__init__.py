@@ -1,7 +1,7 @@
 """LoopForge: a typed state machine with a tamper-evident audit trail for issue → PR → CI → merge → close."""
 
 from loopforge.errors import ConcurrencyError, LoopForgeError, RecordExists, RecordNotFound, TransitionError
-from loopforge.records import LoopRecord, RecordHead, create_record, record_id_for
+from loopforge.records import LoopRecord, RecordHead, RecordSpec, create_record, record_id_for
 from loopforge.repository.base import Page, RecordQuery, Repository
 from loopforge.service import CheckResult, LoopService, TransitionHook, TransitionResult, Veto
 from loopforge.states import VALID_TRANSITIONS, LoopState
@@ -24,6 +24,7 @@ __all__ = [
     "RecordHead",
     "RecordNotFound",
     "RecordQuery",
+    "RecordSpec",
     "Repository",
     "TransitionError",
     "TransitionHook",

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import copy
 import logging
+import random
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tenacity import (
     Retrying,
@@ -25,12 +27,26 @@ from tenacity import (
 )
 
 from loopforge.errors import ConcurrencyError, RecordExists, RecordNotFound, StoreCorrupt, TransitionError
-from loopforge.records import LoopRecord, RecordHead, apply_entry, creation_entry, record_id_for
+from loopforge.records import (
+    LoopRecord,
+    Path,
+    RecordHead,
+    RecordSpec,
+    apply_entry,
+    creation_entry,
+    fold_path,
+    json_copy,
+    path_of,
+    record_id_for,
+)
 from loopforge.repository.base import Page, RecordQuery, Repository, all_pages
 from loopforge.states import INITIAL_STATES, LoopState, invalid_transition_message, is_allowed
 from loopforge.trail import LoopTransition, Outcome, VerifyProblem, VerifyReport, utcnow, verify_entries
 
 logger = logging.getLogger("loopforge")
+_T = TypeVar("_T")
+#: The first wait after a lost write is at most this many seconds; each further one may double (up to 0.5 s).
+_BACKOFF = 0.002
 
 #: ``(record, previous_state, new_state, trigger)``: the published hook and guard signature.
 TransitionHook = Callable[[LoopRecord, LoopState, LoopState, str], Any]
@@ -192,8 +208,20 @@ class LoopService:
         if head is None:
             raise RecordNotFound(record_id)
         unreadable: list[VerifyProblem] = []
-        report = verify_entries(record_id, self._readable_entries(record_id, head.last_sequence, unreadable),
+        folded: list[Path | None] = [None]
+
+        def folding(entries: Iterable[LoopTransition]) -> Iterator[LoopTransition]:
+            for entry in entries:
+                folded[0] = fold_path(folded[0], entry)
+                yield entry
+
+        report = verify_entries(record_id, folding(self._readable_entries(record_id, head.last_sequence,
+                                                                          unreadable)),
                                 last_sequence=head.last_sequence, last_hash=head.last_hash, state=head.state)
+        if report.ok and not unreadable and head.path is not None and head.path != folded[0]:
+            # a head written before ``path`` existed has none (unknown): nothing to check then
+            return report.model_copy(update={"problems": [VerifyProblem(
+                sequence=None, problem="the head's path (moves and counts) differs from the trail's (head edited)")]})
         if not unreadable:
             return report
         problems = sorted([*unreadable, *report.problems], key=lambda p: p.sequence or 0)
@@ -201,7 +229,11 @@ class LoopService:
 
     def _readable_entries(self, record_id: str, last: int, unreadable: list[VerifyProblem]
                           ) -> Iterator[LoopTransition]:
-        """The record's entries in stored order, skipping (and reporting) any that cannot be read."""
+        """The record's entries in stored order, skipping (and reporting) any that cannot be read.
+
+        A store may parse a page of entries at once (SQLite reads 1,000): when a read fails, the entries after
+        the last good one are read one at a time until the bad one is passed, then whole pages again.
+        """
         after = 0
         while after <= last:
             try:
@@ -209,76 +241,64 @@ class LoopService:
                     after = entry.sequence
                     yield entry
                 return
-            except (ValueError, StoreCorrupt) as exc:
-                after += 1  # stores read entries in sequence order: the one after the last good one is bad
-                unreadable.append(VerifyProblem(sequence=after, problem=f"unreadable, not an entry (edited): "
-                                                                        f"{_first_line(exc)}"))
+            except (ValueError, StoreCorrupt):
+                pass
+            while True:
+                try:
+                    one = list(self._repository.entries(record_id, after=after, limit=1))
+                except (ValueError, StoreCorrupt) as exc:
+                    after += 1  # stores read entries in sequence order: the one after the last good one is bad
+                    unreadable.append(VerifyProblem(sequence=after, problem=f"unreadable, not an entry (edited): "
+                                                                            f"{_first_line(exc)}"))
+                    break
+                if not one:
+                    return
+                after = one[0].sequence
+                yield one[0]
 
     # ------------------------------------------------------------------ creating
-    def create(
-        self,
-        ref: str,
-        ref_number: int | None = None,
-        repo: str | None = None,
-        auto_merge: bool = False,
-        labels: dict[str, str] | None = None,
-        *,
-        state: LoopState = LoopState.ISSUE_CREATED,
-        metadata: dict[str, Any] | None = None,
-        trigger: str = "record.created",
-        actor: str | None = None,
-        occurred_at: datetime | None = None,
-        evidence: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        record_id: str | None = None,
-    ) -> LoopRecord:
+    def create(self, ref: str | RecordSpec, ref_number: int | None = None, repo: str | None = None,
+               auto_merge: bool = False, labels: dict[str, str] | None = None, **fields: Any) -> LoopRecord:
         """Create and store a record (its id is derived from ``ref``, e.g. ``org/repo#42``).
 
-        Raises ``RecordExists`` if the id is taken (use ``get_or_create`` when that is expected).
+        Takes a ``RecordSpec``, or its fields: ``create(ref="org/repo#42", repo="org/repo", metadata={...})``
+        (any field of ``RecordSpec`` by keyword: ``state``, ``metadata``, ``trigger``, ``actor``, ``occurred_at``,
+        ``evidence``, ``idempotency_key``, ``record_id``). Raises ``RecordExists`` if the id is taken (use
+        ``get_or_create`` when that is expected).
         """
-        record, created = self.get_or_create(
-            ref, ref_number, repo, auto_merge, labels, state=state, metadata=metadata, trigger=trigger,
-            actor=actor, occurred_at=occurred_at, evidence=evidence, idempotency_key=idempotency_key,
-            record_id=record_id)
+        record, created = self.get_or_create(RecordSpec.of(ref, ref_number, repo, auto_merge, labels, **fields))
         if not created:
             raise RecordExists(f"Record already exists: {record.record_id} (use get_or_create)")
         return record
 
-    def get_or_create(
-        self,
-        ref: str,
-        ref_number: int | None = None,
-        repo: str | None = None,
-        auto_merge: bool = False,
-        labels: dict[str, str] | None = None,
-        *,
-        state: LoopState = LoopState.ISSUE_CREATED,
-        metadata: dict[str, Any] | None = None,
-        trigger: str = "record.created",
-        actor: str | None = None,
-        occurred_at: datetime | None = None,
-        evidence: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        record_id: str | None = None,
-    ) -> tuple[LoopRecord, bool]:
-        """The record for ``ref``, creating it in ``state`` if it does not exist. Returns ``(record, created)``."""
-        if state not in INITIAL_STATES:
-            raise ValueError(invalid_transition_message(None, state))
-        rid = record_id or record_id_for(ref, repo)
-        entry = creation_entry(rid, ref, repo=repo, state=state, trigger=trigger, actor=actor,
-                               occurred_at=occurred_at, evidence=evidence, metadata=metadata, labels=labels,
-                               auto_merge=auto_merge, ref_number=ref_number, idempotency_key=idempotency_key)
+    def get_or_create(self, ref: str | RecordSpec, ref_number: int | None = None, repo: str | None = None,
+                      auto_merge: bool = False, labels: dict[str, str] | None = None,
+                      **fields: Any) -> tuple[LoopRecord, bool]:
+        """The record for ``ref``, creating it in ``state`` if it does not exist. Returns ``(record, created)``.
+
+        Takes what ``create`` takes.
+        """
+        spec = RecordSpec.of(ref, ref_number, repo, auto_merge, labels, **fields)
+        if spec.state not in INITIAL_STATES:
+            raise ValueError(invalid_transition_message(None, spec.state))
+        rid = spec.id
+        entry = creation_entry(spec)
         head = apply_entry(None, entry)
-        for attempt in self._retrying():
-            with attempt:
-                try:
-                    self._repository.append(head, [entry])
-                except ConcurrencyError:
-                    existing = self._repository.head(rid)
-                    if existing is None:  # a transient conflict (DynamoDB's TransactionConflict): try again
-                        raise
-                    return self._track(existing), False
-        logger.info("%s: created in %s (%s)", rid, state.value, trigger)
+
+        def once() -> RecordHead | None:
+            try:
+                self._repository.append(head, [entry])
+            except ConcurrencyError:
+                existing = self._repository.head(rid)
+                if existing is None:  # a transient conflict (DynamoDB's TransactionConflict): try again
+                    raise
+                return existing
+            return None
+
+        existing = self._retry(once)
+        if existing is not None:
+            return self._track(existing), False
+        logger.info("%s: created in %s (%s)", rid, spec.state.value, spec.trigger)
         return self._track(head, [entry]), True
 
     # ------------------------------------------------------------------ moving
@@ -337,7 +357,7 @@ class LoopService:
 
         def build(head: RecordHead) -> list[_Draft]:
             return [_Draft(head.state, LoopState(new_state), trigger, Outcome.REJECTED, reason=reason, rule=rule,
-                           actor=actor, occurred_at=occurred_at, evidence=dict(evidence or {}),
+                           actor=actor, occurred_at=occurred_at, evidence=json_copy(evidence or {}),
                            idempotency_key=idempotency_key)]
 
         return self._simple(record_id, build, idempotency_key, success=False, error=reason)
@@ -359,8 +379,9 @@ class LoopService:
 
         def build(head: RecordHead) -> list[_Draft]:
             return [_Draft(head.state, head.state, trigger, Outcome.NOTED, reason=reason, actor=actor,
-                           occurred_at=occurred_at, evidence=dict(evidence or {}), metadata=dict(metadata or {}),
-                           metadata_removed=list(metadata_removed), idempotency_key=idempotency_key)]
+                           occurred_at=occurred_at, evidence=json_copy(evidence or {}),
+                           metadata=json_copy(metadata or {}), metadata_removed=list(metadata_removed),
+                           idempotency_key=idempotency_key)]
 
         return self._simple(record_id, build, idempotency_key, success=True, error=None)
 
@@ -375,15 +396,33 @@ class LoopService:
                            allowed=not vetoes, vetoes=vetoes)
 
     # ------------------------------------------------------------------ internals
-    def _retrying(self) -> Retrying:
-        # A writer that keeps losing gives up only after BOTH max_attempts tries and max_seconds (under heavy
-        # contention a loser must not starve after a fixed count while winners retry at once), and never after
-        # more than 20 x max_attempts tries.
-        stop = ((stop_after_attempt(self._max_attempts) & stop_after_delay(self._max_seconds))
-                | stop_after_attempt(self._max_attempts * 20))
-        return Retrying(retry=retry_if_exception_type(ConcurrencyError), stop=stop,
-                        wait=wait_random_exponential(multiplier=0.002, max=0.5), reraise=True,
-                        before_sleep=self._count_conflict)
+    def _retry(self, once: Callable[[], _T]) -> _T:
+        """``once()``, tried again while it raises ``ConcurrencyError`` (a conditional write lost).
+
+        The first try runs bare: the uncontended path pays for no retry machinery. After a lost write, tenacity
+        runs the rest on the same budget: a writer that keeps losing gives up only after BOTH ``max_attempts``
+        tries and ``max_seconds`` (under heavy contention a loser must not starve after a fixed count while
+        winners retry at once), and never after more than 20 x ``max_attempts`` tries; between tries it waits a
+        random exponential backoff (at most 2 ms after the first loss, doubling, capped at 0.5 s).
+        """
+        started = time.monotonic()
+        try:
+            return once()
+        except ConcurrencyError:
+            if self._max_attempts <= 1 and time.monotonic() - started >= self._max_seconds:
+                raise  # the budget was one try
+        self.conflicts += 1
+        time.sleep(random.uniform(0, _BACKOFF))  # the wait after try 1; tenacity's try n is try n + 1
+        left = max(0.0, self._max_seconds - (time.monotonic() - started))
+        stop = ((stop_after_attempt(self._max_attempts - 1) & stop_after_delay(left))
+                | stop_after_attempt(self._max_attempts * 20 - 1))
+        retrying = Retrying(retry=retry_if_exception_type(ConcurrencyError), stop=stop,
+                            wait=wait_random_exponential(multiplier=2 * _BACKOFF, max=0.5), reraise=True,
+                            before_sleep=self._count_conflict)
+        for attempt in retrying:
+            with attempt:
+                return once()
+        raise AssertionError("unreachable: tenacity re-raises the last ConcurrencyError")  # pragma: no cover
 
     def _count_conflict(self, _state: Any) -> None:
         self.conflicts += 1
@@ -393,6 +432,8 @@ class LoopService:
         if not is_allowed(head.state, new_state):
             vetoes.append(Veto(rule="lifecycle", reason=invalid_transition_message(head.state, new_state),
                                source="lifecycle"))
+        if not self._guards:
+            return vetoes
         record = LoopRecord.from_head(head, self._load)
         for guard in self._guards:
             try:
@@ -430,7 +471,18 @@ class LoopService:
                                 new_state=seen.to_state, outcome=seen.outcome, entries=[seen], duplicate=True,
                                 error=None if ok else seen.reason)
 
+    def _with_path(self, head: RecordHead) -> RecordHead:
+        """``head`` with its ``path`` folded from the trail, if it was written before heads had one (once per
+        record: the next write stores it). An unreadable trail leaves it unknown."""
+        try:
+            path = path_of(self._repository.entries(head.record_id, 0, head.last_sequence))
+        except (ValueError, StoreCorrupt):
+            return head
+        return head.model_copy(update={"path": path})
+
     def _commit(self, head: RecordHead, drafts: Sequence[_Draft]) -> tuple[RecordHead, list[LoopTransition]]:
+        if head.path is None and head.last_sequence:
+            head = self._with_path(head)
         now = utcnow()
         entries: list[LoopTransition] = []
         new_head = head
@@ -450,58 +502,62 @@ class LoopService:
 
     def _simple(self, record_id: str, build: Callable[[RecordHead], list[_Draft]], key: str | None,
                 *, success: bool, error: str | None) -> TransitionResult:
-        for attempt in self._retrying():
-            with attempt:
-                dup = self._duplicate(record_id, key)
-                if dup:
-                    return dup
-                head = self._repository.head(record_id)
-                if head is None:
-                    return TransitionResult(success=False, record=None, error=f"Record not found: {record_id}")
-                drafts = build(head)
-                new_head, entries = self._commit(head, drafts)
-        assert head is not None
-        return TransitionResult(success=success, record=self._track(new_head), error=error,
-                                previous_state=head.state, new_state=entries[-1].state_after,
-                                outcome=entries[0].outcome, entries=entries)
+        def once() -> TransitionResult:
+            dup = self._duplicate(record_id, key)
+            if dup:
+                return dup
+            head = self._repository.head(record_id)
+            if head is None:
+                return TransitionResult(success=False, record=None, error=f"Record not found: {record_id}")
+            new_head, entries = self._commit(head, build(head))
+            return TransitionResult(success=success, record=self._track(new_head), error=error,
+                                    previous_state=head.state, new_state=entries[-1].state_after,
+                                    outcome=entries[0].outcome, entries=entries)
+
+        return self._retry(once)
 
     def _move(self, record_id: str, new_state: LoopState, trigger: str, *, observed: bool,
               metadata: dict[str, Any] | None, actor: str | None, evidence: dict[str, Any] | None,
               occurred_at: datetime | None, key: str | None,
               extra_violations: list[Veto] | None = None) -> TransitionResult:
         base = _Draft(None, new_state, trigger, Outcome.APPLIED, actor=actor, occurred_at=occurred_at,
-                      evidence=dict(evidence or {}), metadata=dict(metadata or {}), idempotency_key=key)
-        for attempt in self._retrying():
-            with attempt:
-                dup = self._duplicate(record_id, key)
-                if dup:
-                    return dup
-                head = self._repository.head(record_id)
-                if head is None:
-                    return TransitionResult(success=False, record=None, error=f"Record not found: {record_id}",
-                                            new_state=new_state)
-                draft = copy.copy(base)
-                draft.from_state = head.state
-                if observed and head.state == new_state and not is_allowed(head.state, new_state):
-                    # the fact is already recorded (e.g. two deliveries that both imply the merge): a note
-                    draft.outcome = Outcome.NOTED
-                    draft.reason = f"already {new_state.value}"
-                    new_head, entries = self._commit(head, [draft])
-                    return TransitionResult(success=True, record=self._track(new_head), previous_state=head.state,
-                                            new_state=new_state, outcome=Outcome.NOTED, entries=entries)
-                vetoes = self._evaluate(head, new_state, trigger) + list(extra_violations or [])
-                if vetoes and not observed:
-                    draft.outcome = Outcome.REJECTED
-                    draft.metadata = {}
-                elif vetoes:
-                    draft.outcome = Outcome.VIOLATION
-                if vetoes:
-                    draft.reason = "; ".join(v.reason for v in vetoes)
-                    draft.rule = ", ".join(dict.fromkeys(v.rule for v in vetoes))
-                    draft.evidence = {**draft.evidence,
-                                      "vetoes": [{"rule": v.rule, "reason": v.reason, **v.details} for v in vetoes]}
+                      evidence=json_copy(evidence or {}), metadata=json_copy(metadata or {}), idempotency_key=key)
+
+        def once() -> TransitionResult | tuple[RecordHead, _Draft, RecordHead, list[LoopTransition]]:
+            dup = self._duplicate(record_id, key)
+            if dup:
+                return dup
+            head = self._repository.head(record_id)
+            if head is None:
+                return TransitionResult(success=False, record=None, error=f"Record not found: {record_id}",
+                                        new_state=new_state)
+            draft = copy.copy(base)
+            draft.from_state = head.state
+            if observed and head.state == new_state and not is_allowed(head.state, new_state):
+                # the fact is already recorded (e.g. two deliveries that both imply the merge): a note
+                draft.outcome = Outcome.NOTED
+                draft.reason = f"already {new_state.value}"
                 new_head, entries = self._commit(head, [draft])
-        assert head is not None
+                return TransitionResult(success=True, record=self._track(new_head), previous_state=head.state,
+                                        new_state=new_state, outcome=Outcome.NOTED, entries=entries)
+            vetoes = self._evaluate(head, new_state, trigger) + list(extra_violations or [])
+            if vetoes and not observed:
+                draft.outcome = Outcome.REJECTED
+                draft.metadata = {}
+            elif vetoes:
+                draft.outcome = Outcome.VIOLATION
+            if vetoes:
+                draft.reason = "; ".join(v.reason for v in vetoes)
+                draft.rule = ", ".join(dict.fromkeys(v.rule for v in vetoes))
+                draft.evidence = {**draft.evidence,
+                                  "vetoes": [{"rule": v.rule, "reason": v.reason, **v.details} for v in vetoes]}
+            new_head, entries = self._commit(head, [draft])
+            return head, draft, new_head, entries
+
+        done = self._retry(once)
+        if isinstance(done, TransitionResult):
+            return done
+        head, draft, new_head, entries = done
         previous = head.state
         if draft.outcome is Outcome.REJECTED:
             logger.info("%s: rejected %s → %s (%s): %s", record_id, previous.value, new_state.value, trigger,
@@ -564,11 +620,12 @@ class LoopService:
             drafts[-1].metadata_removed = removed
             return drafts
 
-        for attempt in self._retrying():
-            with attempt:
-                current = self._repository.head(head.record_id)
-                assert current is not None
-                head2, more = self._commit(current, build(current))
+        def once() -> tuple[RecordHead, list[LoopTransition]]:
+            current = self._repository.head(head.record_id)
+            assert current is not None
+            return self._commit(current, build(current))
+
+        head2, more = self._retry(once)
         all_entries = entries + more
         if veto is not None and not observed:
             return TransitionResult(success=False, record=self._track(head2), error=veto[1].reason,

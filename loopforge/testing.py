@@ -90,6 +90,10 @@ class RepositoryContract:
         stored = repository.head("org/repo#1")
         assert stored is not None and stored.state is S.CI_PASSED and stored.last_sequence == 5
         assert stored.last_hash == list(repository.entries("org/repo#1"))[-1].hash
+        once = {"taken": 1, "violations": 0}
+        assert stored.path == head.path == {  # the store keeps the head's path as it was given
+            ">issue_created": once, "issue_created>task_queued": once, "task_queued>pr_created": once,
+            "pr_created>ci_pending": once, "ci_pending>ci_passed": once}
 
     def test_batch_append_is_atomic(self, repository: Repository) -> None:
         head = _new(repository)

@@ -89,8 +89,15 @@ class LoopTransition(BaseModel):
         return entry_hash(self.model_dump(mode="json", exclude={"hash"}))
 
     def sealed(self) -> LoopTransition:
-        """A copy carrying its own hash."""
-        return self.model_copy(update={"hash": self.compute_hash()})
+        """A copy carrying its own hash (built directly: every other field is validated already)."""
+        fields = dict(self.__dict__)
+        fields["hash"] = self.compute_hash()
+        copied = LoopTransition.__new__(LoopTransition)
+        object.__setattr__(copied, "__dict__", fields)
+        object.__setattr__(copied, "__pydantic_fields_set__", {*self.__pydantic_fields_set__, "hash"})
+        object.__setattr__(copied, "__pydantic_extra__", None)
+        object.__setattr__(copied, "__pydantic_private__", None)
+        return copied
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -102,7 +109,7 @@ def canonical_json(data: Any) -> str:
 
 def entry_hash(fields: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of an entry's fields (without ``hash``)."""
-    body = {k: v for k, v in fields.items() if k != "hash"}
+    body = {k: v for k, v in fields.items() if k != "hash"} if "hash" in fields else fields
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 

@@ -27,6 +27,7 @@ import pytest
 from loopforge import LoopService, LoopState
 from loopforge.cli import main as cli_main
 from loopforge.github.client import make_github
+from loopforge.records import RecordHead, path_of
 from loopforge.repository import MemoryRepository, SQLiteRepository
 from loopforge.repository.branch import BranchRepository, record_dir
 from loopforge.trail import LoopTransition
@@ -343,9 +344,16 @@ def test_truncation_with_a_rewritten_head_is_the_known_limit(tmp_path: Path) -> 
     store.put({LAST: None})
     previous = head.model_copy(update={"last_sequence": LAST - 1, "last_hash": entries[-2].hash,
                                        "state": entries[-2].state_after})
-    with store.repo._tx(immediate=True) as conn:
-        conn.execute("UPDATE records SET head = ?, last_sequence = ? WHERE record_id = ?",
-                     (previous.model_dump_json(), LAST - 1, TAMPERED))
+
+    def rewrite(new_head: RecordHead) -> None:
+        with store.repo._tx(immediate=True) as conn:
+            conn.execute("UPDATE records SET head = ?, last_sequence = ? WHERE record_id = ?",
+                         (new_head.model_dump_json(), LAST - 1, TAMPERED))
+
+    rewrite(previous)  # the path still counts the removed entry's move
+    assert [p.problem for p in store.service.verify(TAMPERED).problems] == [
+        "the head's path (moves and counts) differs from the trail's (head edited)"]
+    rewrite(previous.model_copy(update={"path": path_of(entries[:-1])}))
     assert store.service.verify(TAMPERED).ok  # consistent, hence undetectable by the chain alone
 
 

@@ -26,6 +26,7 @@ from pydantic import (
 # re-exported from their home, loopforge.errors
 from loopforge.errors import MalformedEvent as MalformedEvent
 from loopforge.errors import UnsupportedEvent as UnsupportedEvent
+from loopforge.github.references import closing_references
 from loopforge.trail import utcnow
 
 
@@ -302,23 +303,9 @@ def _parse(name: str, action: str, p: dict[str, Any]) -> Event:
 
 
 # ---------------------------------------------------------------------------------------------- linking
-_CLOSING = re.compile(
-    r"(?<![\w/])(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+"
-    r"(?:(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+))?#(?P<number>\d+)\b",
-    re.IGNORECASE,
-)
-
-
 def linked_issues(body: str | None, repo: str) -> list[str]:
     """Record ids of the issues a PR body closes (``Fixes #12``, ``closes org/other#3``), in order, deduplicated.
 
-    Same rules as GitHub's closing keywords: close/closes/closed, fix/fixes/fixed, resolve/resolves/resolved,
-    followed by ``#N`` or ``owner/repo#N``.
+    The rules are GitHub's closing keywords, parsed by ``loopforge.github.references`` (shared with policy).
     """
-    if not body:
-        return []
-    seen: dict[str, None] = {}
-    for m in _CLOSING.finditer(body[:65536]):
-        target = f"{m['owner']}/{m['repo']}" if m["owner"] else repo
-        seen.setdefault(f"{target}#{int(m['number'])}", None)
-    return list(seen)
+    return [ref.record_id for ref in closing_references(body, repo)]

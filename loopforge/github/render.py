@@ -20,6 +20,7 @@ from typing import Literal, TypedDict
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopforge.github.workflow_commands import clean_text
+from loopforge.records import is_safe_id
 from loopforge.states import DESCRIPTIONS, LoopState, mermaid
 from loopforge.trail import LoopTransition, Outcome
 
@@ -46,7 +47,6 @@ _GITHUB_URL = re.compile(
     r"(?:/[A-Za-z0-9._~%-]+)*/?(?:\?[A-Za-z0-9._~%=&-]*)?$"
 )
 _RUN_ID = re.compile(r"/actions/runs/(\d+)")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/#:-]{0,199}$")
 
 STATUS_ICONS: dict[str, str] = {"passed": "✅", "pending": "⏳", "failed": "❌", "skipped": "➖"}
 VERDICT_TEXT: dict[str, str] = {"pass": "✅ pass — may merge", "block": "❌ blocked", "pending": "⏳ pending"}
@@ -144,7 +144,7 @@ def _when(entry: LoopTransition) -> str:
 
 
 def _history_command(record_id: str) -> str:
-    if _SAFE_ID.match(record_id) and ".." not in record_id and "`" not in record_id:
+    if is_safe_id(record_id):
         return f"`loopforge history {record_id}`"
     return "`loopforge history` with this record's id"
 

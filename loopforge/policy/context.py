@@ -15,7 +15,6 @@ Two things can stop a fact from being read, and neither may ever be mistaken for
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +23,7 @@ from typing import Literal, Protocol, runtime_checkable
 # re-exported from their home, loopforge.errors
 from loopforge.errors import FactUnavailable as FactUnavailable
 from loopforge.errors import PermissionMissing as PermissionMissing
+from loopforge.github.references import closing_references
 
 #: Repository permission levels, weakest first (``role_name`` of the collaborator permission API).
 PERMISSION_LEVELS: tuple[str, ...] = ("none", "read", "triage", "write", "maintain", "admin")
@@ -89,30 +89,12 @@ class IssueRef:
         return f"{self.repo}#{self.number}" if self.repo else f"#{self.number}"
 
 
-_CLOSING = re.compile(
-    r"(?<![\w/-])(?P<kw>close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+"
-    r"(?:(?P<repo>[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100})?#(?P<n>\d{1,9})"
-    r"|https://github\.com/(?P<urlrepo>[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100})/issues/(?P<urln>\d{1,9}))\b",
-    re.IGNORECASE,
-)
-
-
 def parse_closing_references(body: str | None, repo: str | None = None) -> list[IssueRef]:
-    """Closing keywords (close/closes/closed, fix/fixes/fixed, resolve/resolves/resolved) followed by ``#N``,
-    ``owner/repo#N`` or an issue URL. References to ``repo`` itself are returned with ``repo=None``."""
-    refs: list[IssueRef] = []
-    seen: set[tuple[str | None, int]] = set()
-    for m in _CLOSING.finditer(body or ""):
-        target = m["repo"] or m["urlrepo"]
-        number = int(m["n"] or m["urln"])
-        if target and repo and target.lower() == repo.lower():
-            target = None
-        key = (target.lower() if target else None, number)
-        if number == 0 or key in seen:
-            continue
-        seen.add(key)
-        refs.append(IssueRef(number=number, repo=target, keyword=m["kw"].lower()))
-    return refs
+    """The issues the PR body closes (``loopforge.github.references``, the parser routing uses too), with
+    references to ``repo`` itself returned as ``repo=None``."""
+    return [IssueRef(number=ref.number, repo=None if not ref.owner or ref.full_name.lower() == (repo or "").lower()
+                     else ref.full_name, keyword=ref.keyword)
+            for ref in closing_references(body, repo or "")]
 
 
 def is_bot(login: str) -> bool:

@@ -1,4 +1,8 @@
-"""``MemoryRepository``: a thread-safe in-process store (tests, prototypes, dry runs)."""
+"""``MemoryRepository``: a thread-safe in-process store (tests, prototypes, dry runs).
+
+Heads go in and come out as copies (``RecordHead.clone``), so no caller can change what the store holds; entries
+are immutable and shared.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from loopforge.trail import LoopTransition
 
 
 class MemoryRepository:
+    """Records in dicts behind one lock; ``append`` is conditional like every store's."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._heads: dict[str, RecordHead] = {}
@@ -20,7 +26,7 @@ class MemoryRepository:
     def head(self, record_id: str) -> RecordHead | None:
         with self._lock:
             head = self._heads.get(record_id)
-            return head.model_copy(deep=True) if head else None
+        return RecordHead.clone(head) if head is not None else None
 
     def append(self, head: RecordHead, entries: Sequence[LoopTransition]) -> None:
         with self._lock:
@@ -30,7 +36,27 @@ class MemoryRepository:
             for entry in entries:
                 if entry.idempotency_key:
                     self._keys.setdefault((entry.record_id, entry.idempotency_key), entry)
-            self._heads[head.record_id] = head.model_copy(deep=True)
+            self._heads[head.record_id] = RecordHead.clone(head)
+
+    def restore(self, record_id: str, entries: Sequence[LoopTransition], head: RecordHead | None = None) -> None:
+        """Replace the record's trail with ``entries`` (and its head with ``head``, or none), unconditionally.
+
+        For copying a record from another store (``OverlayRepository`` does, before its first local write); the
+        service never calls it. ``entries`` must be the record's trail from sequence 1, in order.
+        """
+        if any(e.record_id != record_id or e.sequence != i for i, e in enumerate(entries, start=1)):
+            raise ValueError(f"{record_id}: restore needs the record's own entries from sequence 1, in order")
+        with self._lock:
+            self._entries[record_id] = list(entries)
+            for key in [k for k in self._keys if k[0] == record_id]:
+                del self._keys[key]
+            for entry in entries:
+                if entry.idempotency_key:
+                    self._keys.setdefault((record_id, entry.idempotency_key), entry)
+            if head is None:
+                self._heads.pop(record_id, None)
+            else:
+                self._heads[record_id] = RecordHead.clone(head)
 
     def entries(self, record_id: str, after: int = 0, limit: int | None = None) -> list[LoopTransition]:
         with self._lock:
