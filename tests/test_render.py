@@ -20,7 +20,7 @@ from loopforge.github.render import (
     render_summary,
     safe_github_url,
 )
-from loopforge.states import LoopState
+from loopforge.states import VALID_TRANSITIONS, LoopState
 from loopforge.trail import LoopTransition, Outcome
 
 S = LoopState
@@ -340,7 +340,9 @@ def test_multibyte_text_near_the_limit(max_bytes: int, char: str) -> None:
 
 def test_diagram_goes_before_the_gate_table_and_the_gate_table_last() -> None:
     rows = [GateRow(rule=f"rule-{i}", status="failed", reason="r" * 100) for i in range(20)]
-    v = view(entries=many(50), gate=GateView(verdict="block", rows=rows))
+    every_edge = {f"{a.value}>{b.value}": {"taken": 3, "violations": 1} for a, bs in VALID_TRANSITIONS.items()
+                  for b in bs}  # the largest diagram a record can have
+    v = view(entries=many(50), gate=GateView(verdict="block", rows=rows), path=every_edge)
     full = render_summary(v)
     assert "```mermaid" in full and "rule\\-19" in full and history_rows(full)[-1] == 50
     size_without_history = len(render_summary(v.model_copy(update={"entries": []})).encode())
@@ -424,7 +426,7 @@ def test_diagram_uses_the_heads_path_over_the_whole_trail() -> None:
             "ci_pending>ci_passed": {"taken": 500, "violations": 0},
             "ci_passed>ci_pending": {"taken": 499, "violations": 0},
             "bogus>merged": {"taken": 1}, "ci_passed>nowhere": {"taken": 1}, "x": {"taken": 1},
-            "ci_passed>merged": {"taken": "1"}}
+            "ci_passed>merged": {"taken": 0}}
     diagram = mermaid_block(render_summary(view(entries=window, path=path)))
     assert "ci_pending -->|\"500×\"| ci_passed" in diagram and "ci_passed -->|\"499×\"| ci_pending" in diagram
     assert "start -->|\"1×\"| issue_created" in diagram

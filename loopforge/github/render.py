@@ -376,9 +376,15 @@ def _cells(entry: LoopTransition) -> dict[str, str]:
 
 
 def _columns(entries: Sequence[LoopTransition]) -> frozenset[str]:
+    """The optional columns some entry fills (a cheap test: cells are escaped only for the rows shown)."""
     found: set[str] = set()
     for entry in entries:
-        found.update(k for k, v in _cells(entry).items() if v)
+        if entry.actor and "actor" not in found and clean_text(entry.actor):
+            found.add("actor")
+        if (entry.rule or entry.reason) and "details" not in found and clean_text(f"{entry.rule} {entry.reason}"):
+            found.add("details")
+        if "run" not in found and isinstance(entry.evidence, dict) and entry.evidence.get("run_url"):
+            found.add("run")
         if len(found) == len(_OPTIONAL):
             break
     return frozenset(found)
