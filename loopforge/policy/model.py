@@ -34,7 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from loopforge.errors import LoopForgeError
+from loopforge.errors import PolicyError as PolicyError  # re-exported from its home, loopforge.errors
 
 DEFAULT_POLICY_PATH = ".github/loopforge.yml"
 RISK_TIERS: tuple[str, ...] = ("low", "medium", "high")  # weakest first; "low" is the tier when none matches
@@ -46,17 +46,6 @@ CONCLUSIONS = ("success", "failure", "neutral", "cancelled", "skipped", "timed_o
 _LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$")
 _TEAM = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 _GUARD = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
-
-
-class PolicyError(LoopForgeError):
-    """A policy that cannot be used. ``str()`` is one line: ``source: key.path: problem``."""
-
-    def __init__(self, source: str, path: str, problem: str) -> None:
-        self.source = source
-        self.path = path
-        self.problem = " ".join(problem.split())  # one line, whatever the input held
-        where = f"{source}: {path}" if path else source
-        super().__init__(f"{where}: {self.problem}")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
