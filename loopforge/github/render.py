@@ -289,6 +289,7 @@ def _gate_short(gate: GateView) -> str:
 
 
 _MERMAID_CURRENT = "fill:#f9d71c,stroke:#333,stroke-width:3px,color:#000"
+_MERMAID_CURRENT_VIOLATION = "fill:#f9d71c,stroke:#d73a49,stroke-width:4px,color:#000"
 _MERMAID_VIOLATION = "fill:#d73a49,stroke:#8b0000,stroke-width:2px,color:#fff"
 _MERMAID_VIOLATION_EDGE = "stroke:#d73a49,stroke-width:3px,color:#d73a49"
 
@@ -322,7 +323,8 @@ def path_mermaid(path: PathCounts | list[Edge], current: LoopState | None = None
         lines.append(f"    classDef violation {_MERMAID_VIOLATION}")
         lines.append(f"    class {','.join(dict.fromkeys(red_nodes))} violation")
     if current is not None:
-        lines.append(f"    classDef current {_MERMAID_CURRENT}")
+        bad = LoopState(current).value in red_nodes  # yellow like any current state, with the violation's border
+        lines.append(f"    classDef current {_MERMAID_CURRENT_VIOLATION if bad else _MERMAID_CURRENT}")
         lines.append(f"    class {LoopState(current).value} current")
     return "\n".join(lines)
 
