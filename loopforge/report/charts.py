@@ -1,33 +1,60 @@
-"""The report's charts: Vega-Altair specifications rendered to static SVG by ``vl-convert-python`` at build time.
+"""The report's charts: pygal, rendered to static SVG at build time.
 
-Why these two: Vega-Altair is the maintained Python front end of Vega-Lite (a declarative grammar: a chart is
-data plus an encoding, no drawing code of ours), and ``vl-convert`` renders Vega-Lite to SVG in-process (Deno and
-the Vega JavaScript embedded in a wheel): no browser, no Node.js, no network, and the output is plain SVG that
-needs no script to display. Text, axes and legends are drawn in ``currentColor`` on a transparent background, so
-the page's CSS sets their colour (light and dark schemes alike).
+Why pygal: it is a pure-Python SVG charting library (one 130 kB wheel, no dependencies, no browser or JavaScript
+engine), so it can be an ordinary dependency and ``pip install . && loopforge demo`` draws charts; the
+alternative considered, Vega-Altair with vl-convert-python, draws very well but brings an 84 MB JavaScript
+runtime to every install (and to the Action's image, which must stay lean). pygal builds the SVG with an XML
+library (text is escaped by the serializer) and styles it with CSS inside the SVG; its tooltip script is left
+out (``js=[]`` and the inline configuration script removed), so the charts are plain, static SVG. Text, axes
+and guides are drawn in ``currentColor`` on a transparent background, so the page's CSS sets their colour in
+light and dark schemes alike.
 
-Only the report command imports this module (the Action never does): ``altair`` and ``vl_convert`` are the
-``report`` extra.
+The data behind every chart is computed in ``loopforge.report.data`` (counts, bins, medians); this module only
+maps it onto pygal's chart types. Only the report command imports this module (the Action never does).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
-import altair as alt
-import vl_convert as vlc
+import pygal
+from pygal.style import Style
 
 from loopforge.github.commands import clean_text
-from loopforge.report.data import ORDER, ReportData
+from loopforge.report.data import ReportData
 
-WIDTH = 440  # the SVG scales down on a phone: fewer, larger pixels read better there
-HEIGHT = 220
-FONT = "Helvetica, Arial, 'Liberation Sans', sans-serif"  # metrics close to those vl-convert lays text out with
+WIDTH = 440  # scaled to the card: about 0.75 on a phone, so text stays 10 px or more
+HEIGHT = 300
 #: A categorical palette that stays readable on white and on near-black (Tableau 10 mid tones).
-PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d"]
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d")
 FAILURE = "#e45756"
+
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.S | re.I)
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
+def _style(colors: tuple[str, ...] = PALETTE) -> Style:
+    return Style(background="transparent", plot_background="transparent", foreground="currentColor",
+                 foreground_strong="currentColor", foreground_subtle="rgba(128,128,128,0.35)", opacity="0.9",
+                 opacity_hover="0.9", colors=colors, guide_stroke_color="rgba(128,128,128,0.35)",
+                 major_guide_stroke_color="rgba(128,128,128,0.5)",
+                 font_family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", label_font_size=14,
+                 major_label_font_size=14, value_font_size=13, value_label_font_size=13, legend_font_size=14,
+                 title_font_size=14, tooltip_font_size=12, transition="none", value_colors=("#ffffff",),
+                 stroke_width="2.5", stroke_width_hover="2.5")
+
+
+def _options(**kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"style": _style(), "js": [], "width": WIDTH, "height": HEIGHT, "explicit_size": False,
+                            "disable_xml_declaration": True, "show_legend": False, "legend_at_bottom": True,
+                            "legend_at_bottom_columns": 2, "truncate_label": -1, "truncate_legend": -1,
+                            "margin": 8, "margin_bottom": 22, "spacing": 10, "print_zeroes": False,
+                            "stroke_style": {"width": 2.5}}
+    base.update(kw)
+    return base
 
 
 @dataclass(frozen=True)
@@ -41,145 +68,147 @@ class Chart:
     empty: str = ""
 
 
-def _config(chart: Any) -> Any:
-    fg = "currentColor"
-    return (chart.properties(background="transparent", padding={"left": 16, "right": 12, "top": 6, "bottom": 6})
-            .configure(font=FONT)
-            .configure_view(stroke=None)
-            .configure_axis(labelColor=fg, titleColor=fg, domainColor=fg, tickColor=fg, gridColor=fg,
-                            gridOpacity=0.15, labelFontSize=13, titleFontSize=13, labelLimit=180)
-            .configure_header(labelColor=fg, titleColor=fg, labelFontSize=13, labelFontWeight="bold")
-            .configure_legend(labelColor=fg, titleColor=fg, labelFontSize=13, titleFontSize=13, orient="bottom",
-                              labelLimit=300)
-            .configure_text(fontSize=12)
-            .configure_range(category=PALETTE))
-
-
-def _sized(chart: Any, height: int = HEIGHT) -> Any:
-    return chart.properties(width=WIDTH, height=height)
-
-
 def _svg(chart: Any, label: str) -> str:
-    svg = vlc.vegalite_to_svg(_config(chart).to_dict())
-    if re.search(r"<\s*(script|foreignObject)|\bon\w+\s*=|javascript:", svg, re.I):  # never expected: refuse
-        raise ValueError("chart SVG contains active content")
+    svg = _COMMENT.sub("", _SCRIPT.sub("", chart.render(is_unicode=True)))
+    if re.search(r"<\s*(script|foreignObject|image|use)\b|\bon\w+\s*=|javascript:|xlink:href|\bhref\s*=", svg, re.I):
+        raise ValueError("chart SVG contains active content or a reference")  # never expected: refuse
     safe_label = clean_text(label, 200).replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
     return svg.replace("<svg ", f'<svg role="img" aria-label="{safe_label}" ', 1)
 
 
-def _data(rows: list[dict[str, Any]]) -> Any:
-    return alt.Data(values=rows)  # type: ignore[no-untyped-call]
-
-
 def _days(hours: float) -> float:
-    return round(hours / 24, 3)
+    return round(hours / 24, 2)
+
+
+def _nice_bins(values: list[float], count: int = 12) -> list[tuple[float, float]]:
+    """Bin edges of round width covering ``values`` (data preparation, not drawing)."""
+    top = max(values)
+    if top <= 0:
+        return [(0.0, 1.0)]
+    raw = top / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    width = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    n = max(1, math.ceil(top / width + 1e-9))
+    return [(i * width, (i + 1) * width) for i in range(n)]
+
+
+def _week(label: Any) -> str:
+    return f"{label:%b %d}"
+
+
+def _counts_axis(top: int) -> list[int]:
+    """Whole-number y labels from 0 to at least ``top`` (counts are never fractional)."""
+    step = max(1, math.ceil(max(top, 1) / 6))
+    return list(range(0, max(top, 1) + step, step))
 
 
 def funnel(data: ReportData) -> Chart:
-    rows = [{"state": s.value, "records": n} for s, n in data.funnel()]
-    title, desc = "Lifecycle funnel", "How many records reached each state (lifecycle order)."
+    rows = data.funnel()
+    title, desc = "Lifecycle funnel", "How many records reached each state (lifecycle order, first at the top)."
     if not rows:
         return Chart("funnel", title, desc, None, "No records.")
-    order = [s.value for s in ORDER]
-    base = alt.Chart(_data(rows)).encode(
-        y=alt.Y("state:N", sort=order, title=None),
-        x=alt.X("records:Q", title="records"),
-    )
-    chart = _sized(base.mark_bar(color=PALETTE[0]) + base.mark_text(align="left", dx=4, color="currentColor").encode(
-        text="records:Q"), 260)
+    chart = pygal.HorizontalBar(**_options(print_values=True, height=60 + 26 * len(rows)))
+    chart.x_labels = [s.value for s, _ in reversed(rows)]
+    chart.add("records", [n for _, n in reversed(rows)])
     return Chart("funnel", title, desc, _svg(chart, f"{title}: {desc}"))
 
 
 def lead_time_distribution(data: ReportData) -> Chart:
-    rows = [{"kind": kind, "days": _days(hours)} for kind, _, hours in data.lead_times()]
+    times = data.lead_times()
     title = "Lead time: distribution"
-    desc = "Issue opened → merged and PR opened → merged, in days (merged records)."
-    if not rows:
+    desc = "Merged records by days from issue opened (and from PR opened) to merge."
+    if not times:
         return Chart("lead-distribution", title, desc, None, "No merged records.")
-    kinds = ["issue → merge", "PR → merge"]
-    chart = _sized(alt.Chart(_data(rows)).mark_bar(binSpacing=1).encode(
-        x=alt.X("days:Q", bin=alt.Bin(maxbins=24), title="days to merge"),
-        y=alt.Y("count():Q", title="records", axis=alt.Axis(tickMinStep=1)),
-        color=alt.Color("kind:N", legend=None, sort=kinds),
-    ), 100).facet(row=alt.Row("kind:N", title=None, sort=kinds, header=alt.Header(labelAngle=0, labelAlign="left",
-                                                                                   labelAnchor="start",
-                                                                                   labelOrient="top")))
+    bins = _nice_bins([_days(h) for _, _, h in times])
+    width = bins[0][1]
+    series: dict[str, list[int]] = {"issue → merge": [0] * len(bins), "PR → merge": [0] * len(bins)}
+    for kind, _, hours in times:
+        series[kind][min(len(bins) - 1, int(_days(hours) // width))] += 1
+    chart = pygal.Bar(**_options(show_legend=True, x_title="days to merge", y_title="records",
+                                 x_label_rotation=0 if len(bins) <= 7 else -35,
+                                 y_labels=_counts_axis(max(max(c) for c in series.values()))))
+    chart.x_labels = [f"{lo:g}–{hi:g}" for lo, hi in bins]
+    for kind, counts in series.items():
+        chart.add(kind, counts)
     return Chart("lead-distribution", title, desc, _svg(chart, f"{title}: {desc}"))
 
 
 def lead_time_trend(data: ReportData) -> Chart:
-    rows = [{"kind": kind, "week": week.isoformat(), "median days": _days(hours), "merges": n}
-            for kind, week, hours, n in data.lead_time_trend()]
+    rows = data.lead_time_trend()
     title = "Lead time: trend"
-    desc = "Median days to merge per week of the merge, issue → merge and PR → merge."
+    desc = "Median days to merge, per week of the merge."
     if not rows:
         return Chart("lead-trend", title, desc, None, "No merged records.")
-    chart = _sized(alt.Chart(_data(rows)).mark_line(point=True).encode(
-        x=alt.X("week:T", title="week of merge", axis=alt.Axis(format="%b %d")),
-        y=alt.Y("median days:Q", title="median days"),
-        color=alt.Color("kind:N", title=None, sort=["issue → merge", "PR → merge"]),
-    ))
+    weeks = sorted({week for _, week, _, _ in rows})
+    chart = pygal.Line(**_options(show_legend=True, y_title="median days", x_label_rotation=-35, dots_size=3,
+                                  allow_interruptions=True, min_scale=4, max_scale=8))
+    chart.x_labels = [_week(w) for w in weeks]
+    for kind in ("issue → merge", "PR → merge"):
+        by_week = {week: _days(h) for k, week, h, _ in rows if k == kind}
+        chart.add(kind, [by_week.get(w) for w in weeks])
     return Chart("lead-trend", title, desc, _svg(chart, f"{title}: {desc}"))
 
 
 def time_in_state(data: ReportData) -> Chart:
-    rows = [{"state": s.value, "median hours": round(m, 2), "p90 hours": round(p, 2), "records": n}
-            for s, m, p, n in data.time_in_state()]
+    rows = data.time_in_state()
     title = "Where work waits"
-    desc = "Hours spent in each state per record: bar = median, tick = 90th percentile."
+    desc = "Hours spent in each state per record: median and 90th percentile."
     if not rows:
         return Chart("time-in-state", title, desc, None, "No completed stays in any state.")
-    order = [s.value for s in ORDER]
-    base = alt.Chart(_data(rows)).encode(y=alt.Y("state:N", sort=order, title=None))
-    chart = _sized(base.mark_bar(color=PALETTE[0]).encode(x=alt.X("median hours:Q", title="hours"))
-                   + base.mark_tick(color=PALETTE[1], thickness=3, size=16).encode(x="p90 hours:Q"), 260)
+    chart = pygal.HorizontalBar(**_options(show_legend=True, x_title="hours", height=90 + 34 * len(rows)))
+    chart.x_labels = [s.value for s, *_ in reversed(rows)]
+    chart.add("median", [round(m, 1) for _, m, _, _ in reversed(rows)])
+    chart.add("90th percentile", [round(p, 1) for _, _, p, _ in reversed(rows)])
     return Chart("time-in-state", title, desc, _svg(chart, f"{title}: {desc}"))
 
 
 def ci_failure_rate(data: ReportData) -> Chart:
-    rows = [{"week": week.isoformat(), "failure rate": round(rate, 4), "CI results": n}
-            for week, rate, n in data.ci_weekly()]
+    rows = data.ci_weekly()
     failed, total = data.ci_totals()
     title = "CI failure rate"
-    desc = (f"Share of CI results that failed, per week a record started; overall {failed} of {total}"
-            f" ({failed / total:.0%})." if total else "Share of CI results that failed, per week.")
+    desc = (f"Share of CI results that failed, per week a record started; overall {failed} of {total} "
+            f"({failed / total:.0%})." if total else "Share of CI results that failed, per week.")
     if not rows:
         return Chart("ci-rate", title, desc, None, "No CI results.")
-    chart = _sized(alt.Chart(_data(rows)).mark_line(point=True, color=FAILURE).encode(
-        x=alt.X("week:T", title="week the record started", axis=alt.Axis(format="%b %d")),
-        y=alt.Y("failure rate:Q", title="failed / all CI results", axis=alt.Axis(format="%"),
-                scale=alt.Scale(domain=[0, 1])),
-    ))
+    chart = pygal.Line(**_options(style=_style((FAILURE,)), y_title="failed / all CI results", range=(0, 100),
+                                  x_label_rotation=-35, dots_size=3, fill=False, allow_interruptions=True,
+                                  value_formatter=lambda v: f"{v:.0f}%", y_labels=[0, 20, 40, 60, 80, 100]))
+    weeks = data.weeks()
+    by_week = {w: rate for w, rate, _ in rows}
+    chart.x_labels = [_week(w) for w in weeks]
+    chart.add("failure rate", [round(by_week[w] * 100, 1) if w in by_week else None for w in weeks])
     return Chart("ci-rate", title, desc, _svg(chart, f"{title}: {desc}"))
 
 
 def ci_retries(data: ReportData) -> Chart:
-    rows = [{"retries": str(n), "PRs": count} for n, count in data.retries_histogram()]
+    rows = data.retries_histogram()
     title = "CI retries per PR"
     desc = "How many records saw 0, 1, 2… CI retries (ci_failed → ci_pending)."
     if not rows:
         return Chart("ci-retries", title, desc, None, "No CI results.")
-    order = [str(r["retries"]) for r in rows]
-    base = alt.Chart(_data(rows)).encode(x=alt.X("retries:O", sort=order, title="retries",
-                                                 axis=alt.Axis(labelAngle=0)),
-                                         y=alt.Y("PRs:Q", title="records"))
-    chart = _sized(base.mark_bar(color=PALETTE[1]) + base.mark_text(dy=-7, color="currentColor").encode(
-        text="PRs:Q"))
+    chart = pygal.Bar(**_options(style=_style((PALETTE[1],)), print_values=True, x_title="retries",
+                                 y_title="records", y_labels=_counts_axis(max(c for _, c in rows))))
+    chart.x_labels = [str(n) for n, _ in rows]
+    chart.add("records", [count for _, count in rows])
     return Chart("ci-retries", title, desc, _svg(chart, f"{title}: {desc}"))
 
 
 def violations(data: ReportData) -> Chart:
-    rows = [{"week": week.isoformat(), "rule": clean_text(rule, 60), "violations": n}
-            for week, rule, n in data.violations_weekly()]
+    rows = data.violations_weekly()
     title = "Violations over time"
     desc = "Violation entries per week, by rule (the five most frequent; the rest as “other rules”)."
     if not rows:
         return Chart("violations", title, desc, None, "No violations recorded.")
-    chart = _sized(alt.Chart(_data(rows)).mark_bar(color=FAILURE).encode(
-        x=alt.X("week:O", title="week", axis=alt.Axis(labelAngle=-40)),
-        y=alt.Y("sum(violations):Q", title="violations", axis=alt.Axis(tickMinStep=1)),
-        color=alt.Color("rule:N", title="rule", scale=alt.Scale(range=[FAILURE, *PALETTE[1:]])),
-    ))
+    weeks = data.weeks()
+    rules = list(dict.fromkeys(r for _, r, _ in rows))
+    counts = {(w, r): n for w, r, n in rows}
+    top = max(sum(counts.get((w, r), 0) for r in rules) for w in weeks)
+    chart = pygal.StackedBar(**_options(style=_style((FAILURE, *PALETTE[1:3], *PALETTE[4:])), show_legend=True,
+                                        y_title="violations", x_label_rotation=-35 if len(weeks) > 6 else 0,
+                                        legend_at_bottom_columns=1, y_labels=_counts_axis(top)))
+    chart.x_labels = [_week(w) for w in weeks]
+    for rule in rules:
+        chart.add(clean_text(rule, 80), [counts.get((w, rule), 0) for w in weeks])
     return Chart("violations", title, desc, _svg(chart, f"{title}: {desc}"))
 
 

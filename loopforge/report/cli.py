@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from loopforge.errors import InputError
 from loopforge.records import RecordHead
+from loopforge.report.data import Wrap
+from loopforge.repository.base import Repository
 
+_FULL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 DEMO_HTML = "loopforge-report.html"
 DEMO_CHECK_RUN = "loopforge-check-run.md"
 
@@ -37,13 +41,13 @@ def _store_parent() -> argparse.ArgumentParser:
     return store_parent()
 
 
-def _open(args: argparse.Namespace, *, create: bool) -> object:
+def _open(args: argparse.Namespace, *, create: bool) -> Repository:
     from loopforge.cli.options import store_from_args
 
     return store_from_args(args, create=create)
 
 
-def _progress(label: str) -> object:
+def _progress(label: str) -> Wrap:
     """A wrapper drawing a progress bar on a terminal (``loopforge.cli.progress``); identity elsewhere."""
     from loopforge.cli.progress import progress
 
@@ -85,12 +89,13 @@ def report(args: argparse.Namespace) -> int:
     _writable(args.html, "--html")
     if args.markdown:
         _writable(args.markdown, "--markdown")
+    if args.repo is not None and not _FULL_NAME.fullmatch(args.repo):
+        raise InputError(f"--repo: expected OWNER/REPO, got {args.repo!r}")
     since = parse_since(args.since) if args.since else None
     repository = _open(args, create=False)
     try:
-        data = build_report(repository, args.html, since=since, repo=args.repo, details=args.details,  # type: ignore[arg-type]
-                            markdown_path=args.markdown, artifact_name=args.artifact_name,
-                            wrap=_progress("report"))  # type: ignore[arg-type]
+        data = build_report(repository, args.html, since=since, repo=args.repo, details=args.details,
+                            markdown_path=args.markdown, artifact_name=args.artifact_name, wrap=_progress("report"))
     except OSError as exc:
         raise InputError(f"--html {args.html}: cannot write ({exc.strerror or exc})") from None
     _echo(f"report of {len(data.records)} records ({data.total_entries} entries) written to {clean(args.html, 200)}")
@@ -118,13 +123,13 @@ def demo(args: argparse.Namespace) -> int:
             raise InputError(f"--events-dir {args.events_dir}: cannot write ({exc.strerror or exc})") from None
         _echo(f"{len(history.events)} event payloads written to {clean(args.events_dir, 200)} "
               f"(replay them with: loopforge replay {clean(args.events_dir, 200)}/*.json)")
-    result = demo_mod.record_history(repository, history)  # type: ignore[arg-type]
+    result = demo_mod.record_history(repository, history)
     _echo(f"{result.events} events of {len(result.records)} records ({demo_mod.REPO}) recorded into "
           f"{clean(getattr(args, 'db', ''), 200) or 'the store'}: {result.recorded} new entries, "
           f"{result.violations} violation{'s' if result.violations != 1 else ''}")
-    data = build_report(repository, args.html, wrap=_progress("report"))  # type: ignore[arg-type]
+    data = build_report(repository, args.html, wrap=_progress("report"))
     _echo(f"report of {len(data.records)} records written to {clean(args.html, 200)}")
-    _write(args.check_run, demo_mod.check_run_markdown(repository, result.showcase), "--check-run")  # type: ignore[arg-type]
+    _write(args.check_run, demo_mod.check_run_markdown(repository, result.showcase), "--check-run")
     _echo(f"check-run summary of {clean(result.showcase)} (the bypass merge) written to {clean(args.check_run, 200)}")
     return 0
 

@@ -189,6 +189,19 @@ class ReportData:
         counts = Counter(r.retries for r in self.records if r.ci_failed or r.ci_passed)
         return sorted(counts.items())
 
+    def weeks(self) -> list[date]:
+        """Every ISO week from the first record's start to the last event (the time axis of weekly charts)."""
+        starts = [r.started_at for r in self.records if r.started_at is not None]
+        ends = [r.last_event_at for r in self.records if r.last_event_at is not None]
+        if not starts or not ends:
+            return []
+        week, last = week_of(min(starts)), week_of(max(ends))
+        out = []
+        while week <= last:
+            out.append(week)
+            week += timedelta(weeks=1)
+        return out
+
     def violations(self) -> list[Violation]:
         return sorted((v for r in self.records for v in r.violations), key=lambda v: v.at)
 

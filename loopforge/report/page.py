@@ -60,7 +60,8 @@ nav ul { list-style: none; padding: 0; margin: .75rem 0; display: flex; flex-wra
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 540px), 1fr)); gap: 1rem; }
 figure { margin: 0; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .75rem;
   min-width: 0; }
-figure svg { display: block; max-width: 100%; height: auto; }
+figure svg { display: block; width: 100%; max-width: 500px; height: auto; margin: 0 auto; }
+figure.path svg { max-width: 100%; width: auto; margin: 0; }
 .empty { padding: 2rem 0; text-align: center; }
 .scroll { overflow-x: auto; border: 1px solid var(--line); border-radius: 8px; }
 table { border-collapse: collapse; width: 100%; font-size: .9rem; }
