@@ -16,6 +16,7 @@ scopes, wide tables in focusable scroll regions, visible focus, charts as ``role
 from __future__ import annotations
 
 import hashlib
+import statistics
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -254,9 +255,9 @@ def build_markdown(data: ReportData, *, artifact: str | None = None) -> str:
     lines.append(f"{len(records)} records, {data.total_entries} entries, {len(merged)} merged, "
                  f"CI failure rate {f'{failed / total_ci:.0%}' if total_ci else '—'}, "
                  f"{sum(len(r.violations) for r in records)} violations.")
-    pr_times = sorted(t for r in merged if (t := r.pr_to_merge) is not None)
+    pr_times = [t for r in merged if (t := r.pr_to_merge) is not None]
     if pr_times:
-        lines.append(f"Median PR → merge: {_days(pr_times[len(pr_times) // 2])}.")
+        lines.append(f"Median PR → merge: {_days(statistics.median(pr_times))}.")
     lines += ["", "| state | records reached |", "| --- | ---: |"]
     lines += [f"| `{s.value}` | {n} |" for s, n in data.funnel()]
     found = data.violations()
