@@ -19,7 +19,6 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any
-
 from xml.etree import ElementTree
 
 import pygal

@@ -78,7 +78,7 @@ section { margin: 2rem 0; }
 .record-body { display: grid; grid-template-columns: minmax(0, 1fr); gap: 1rem; }
 figure.path { max-width: 440px; }
 td.nowrap { white-space: nowrap; }
-td.reason { min-width: 16rem; }
+td.reason { min-width: 13rem; }
 @media (max-width: 760px) { body { font-size: 15px; } }
 .pd-defs { position: absolute; width: 0; height: 0; overflow: hidden; }
 .pathdiagram { font: 12px system-ui, sans-serif; }
@@ -86,6 +86,7 @@ td.reason { min-width: 16rem; }
 .pd-node text { fill: var(--fg); }
 .pd-current rect { fill: var(--cur); stroke-width: 2.5; }
 .pd-current text { fill: var(--cur-fg); font-weight: 700; }
+.pd-violated rect { stroke: var(--bad); stroke-width: 2.5; }
 .pd-start { fill: var(--fg); }
 .pd-edge { fill: none; stroke: var(--muted); stroke-width: 1.5; }
 .pd-edge.pd-bad { stroke: var(--bad); stroke-width: 2.5; }

@@ -24,11 +24,11 @@ TOP = 34
 
 #: The arrowheads, defined once per page (an inline SVG can use another inline SVG's markers by id).
 MARKERS = ('<svg class="pd-defs" width="0" height="0" aria-hidden="true" focusable="false"><defs>'
-           '<marker id="pd-a" class="pd-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-           'markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z"/></marker>'
-           '<marker id="pd-b" class="pd-arrow pd-bad" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-           'markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z"/></marker>'
-           "</defs></svg>")
+           '<marker id="pd-a" class="pd-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" '
+           'markerHeight="8" markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z"/>'
+           '</marker><marker id="pd-b" class="pd-arrow pd-bad" viewBox="0 0 10 10" refX="9" refY="5" '
+           'markerWidth="9" markerHeight="9" markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
+           '<path d="M0,0L10,5L0,10z"/></marker></defs></svg>')
 
 
 def _label(edge: Edge) -> str:
@@ -91,8 +91,11 @@ def path_svg(path_edges: list[Edge], current: LoopState | None, *, title: str) -
                 lx, ly, anchor = x0 - out * 3 // 4 - 4, (mid(i) + mid(j)) // 2 + 4, "end"
         parts.append(f'<path class="{cls}" d="{d}" marker-end="{marker}"/>')
         parts.append(f'<text class="{tcls}" x="{lx}" y="{ly}" text-anchor="{anchor}">{label}</text>')
+    violated = {e.target for e in path_edges if e.violations}
     for s, i in index.items():
         cls = "pd-node pd-current" if s is current else "pd-node"
+        if s in violated:
+            cls += " pd-violated"
         parts.append(f'<g class="{cls}"><rect x="{x0}" y="{top(i)}" width="{NODE_W}" height="{NODE_H}" rx="14"/>'
                      f'<text x="{cx}" y="{top(i) + 18}" text-anchor="middle">{escape(s.value)}</text></g>')
     parts.append("</svg>")
