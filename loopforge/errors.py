@@ -51,14 +51,17 @@ class LoopForgeError(Exception):
 class TransitionError(LoopForgeError):
     """Raised by a guard or hook to say "this transition must not succeed".
 
-    ``rule`` names the rule that refused (shown in the trail); ``details`` is JSON evidence for the trail.
+    ``rule`` names the rule that refused (shown in the trail); ``details`` is JSON evidence for the trail;
+    ``source`` says what kind of rule it is (``service.Veto.source``: ``"policy"``, ``"guard"``, …).
     """
 
-    def __init__(self, message: str, *, rule: str | None = None, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, rule: str | None = None, details: dict[str, Any] | None = None,
+                 source: str | None = None) -> None:
         super().__init__(message)
         self.reason = message
         self.rule = rule
         self.details = dict(details or {})
+        self.source = source
 
 
 class ConcurrencyError(LoopForgeError):

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from loopforge.github.commands import clean_text
+from loopforge.text import clean_text
 
 #: characters that make a spreadsheet treat a cell as a formula (or hide one behind whitespace).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

@@ -25,7 +25,7 @@ from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loopforge.github.commands import clean_text
+from loopforge.github.workflow_commands import clean_text
 from loopforge.paths import Edge, PathCounts, edges, path_of, visited
 from loopforge.states import DESCRIPTIONS, LoopState
 from loopforge.trail import LoopTransition, Outcome

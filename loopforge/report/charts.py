@@ -24,8 +24,8 @@ from xml.etree import ElementTree
 import pygal
 from pygal.style import Style
 
-from loopforge.github.commands import clean_text
 from loopforge.report.data import ReportData
+from loopforge.text import clean_text
 
 WIDTH = 440  # scaled to the card: about 0.75 on a phone, so text stays 10 px or more
 HEIGHT = 300

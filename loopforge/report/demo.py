@@ -36,15 +36,13 @@ from loopforge.policy import PolicyGuard, load_policy
 from loopforge.policy.context import ChangedFile, CheckState, FakeContext, LabelEvent, Review
 from loopforge.repository.base import Repository
 from loopforge.service import LoopService
-from loopforge.states import LoopState
+from loopforge.states import OPEN_PR_STATES, LoopState
 from loopforge.trail import utcnow
 
 REPO = "acme/widgets"
 SERVER = "https://github.com"
 WEEKS = 11
 S = LoopState
-OPEN_PR = frozenset({S.PR_DRAFT, S.PR_CREATED, S.CI_PENDING, S.CI_PASSED, S.CI_FAILED, S.AWAITING_REVIEW,
-                     S.CHANGES_REQUESTED, S.APPROVED})
 HOUR = timedelta(hours=1)
 
 
@@ -423,7 +421,7 @@ def record_history(repository: Repository, history: History) -> DemoResult:
             showcase = rid
         recorded_entries += 0 if result.outcome == "duplicate" else len(result.entries)
         violations += 0 if result.outcome == "duplicate" else len(result.violations)
-        if guard is not None and result.record.state in OPEN_PR and result.outcome != "duplicate":
+        if guard is not None and result.record.state in OPEN_PR_STATES and result.outcome != "duplicate":
             service.check(rid, S.MERGED, "gate")
             evaluation = guard.last_evaluation
             if evaluation is not None:

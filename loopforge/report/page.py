@@ -20,11 +20,11 @@ import statistics
 from html import escape
 from typing import TYPE_CHECKING
 
-from loopforge.github.commands import clean_text
 from loopforge.github.render import md_escape, safe_github_url
 from loopforge.paths import edges
 from loopforge.report.data import RecordFacts, ReportData
 from loopforge.report.pathsvg import MARKERS, path_svg
+from loopforge.text import clean_text
 from loopforge.trail import LoopTransition, Outcome
 
 if TYPE_CHECKING:
