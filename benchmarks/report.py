@@ -1,6 +1,6 @@
 """Time ``loopforge report`` on SQLite stores of 100, 1,000 and 10,000 records: it must grow linearly (or better).
 
-Each record is one realistic trail of 12 to 16 entries (issue → PR → CI, one in three failing once and retried,
+Each record is one realistic trail of 9 to 14 entries (issue → PR → CI, one in three failing once and retried,
 review, merge, close; every 25th merged as a violation), spread over 26 weeks and three repositories, written as
 prebuilt hash-chained entries through ``Repository.append``. The script then times ``build_report`` (reading
 every record through the store protocol, folding the trails, drawing the seven charts, writing the HTML) and

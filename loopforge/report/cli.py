@@ -123,7 +123,10 @@ def demo(args: argparse.Namespace) -> int:
             raise InputError(f"--events-dir {args.events_dir}: cannot write ({exc.strerror or exc})") from None
         _echo(f"{len(history.events)} event payloads written to {clean(args.events_dir, 200)} "
               f"(replay them with: loopforge replay {clean(args.events_dir, 200)}/*.json)")
-    result = demo_mod.record_history(repository, history)
+    from loopforge.cli.progress import progress
+
+    result = demo_mod.record_history(repository, history, wrap=lambda events: progress(
+        events, total=len(events), label="demo", unit="event"))
     _echo(f"{result.events} events of {len(result.records)} records ({demo_mod.REPO}) recorded into "
           f"{clean(getattr(args, 'db', ''), 200) or 'the store'}: {result.recorded} new entries, "
           f"{result.violations} violation{'s' if result.violations != 1 else ''}")

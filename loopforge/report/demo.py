@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -392,15 +392,18 @@ def _learn(event: Event, facts: Facts) -> None:
             name=event.ci_name, status=status, conclusion=event.ci_conclusion, kind="workflow")
 
 
-def record_history(repository: Repository, history: History) -> DemoResult:
-    """Run the history's payloads through the Action's route-and-record path with the bundled policy."""
+def record_history(repository: Repository, history: History,
+                   wrap: Callable[[list[Any]], Iterable[Any]] | None = None) -> DemoResult:
+    """Run the history's payloads through the Action's route-and-record path with the bundled policy (``wrap``
+    may draw a progress bar over the events)."""
     policy = load_policy(_data("policy.yml"), ".github/loopforge.yml")
     lookup = OfflineLookup()
     pulls: dict[int, Facts] = {}
     recorded_entries = violations = 0
     records: dict[str, None] = {}
     showcase = ""
-    for i, (_, name, payload) in enumerate(history.events):
+    events: Iterable[Any] = wrap(history.events) if wrap is not None else history.events
+    for i, (_, name, payload) in enumerate(events):
         event = parse_event(name, payload)
         lookup.remember(event.pull_request)
         run = RunInfo(run_id=str(9_100_000_001 + i), server_url=SERVER)
