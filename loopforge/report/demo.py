@@ -19,6 +19,7 @@ event carries a fixed workflow run id, so running the demo twice records nothing
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import random
 from collections.abc import Callable, Iterable, Iterator
@@ -67,8 +68,6 @@ class Pull:
 
     @property
     def sha(self) -> str:
-        import hashlib
-
         return hashlib.sha1(f"{self.number}:{self.pushes}".encode()).hexdigest()  # a fake commit id
 
     @property

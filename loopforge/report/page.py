@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import statistics
+from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -108,10 +109,8 @@ def anchor(record_id: str) -> str:
     return "r-" + hashlib.sha256(record_id.encode("utf-8")).hexdigest()[:16]
 
 
-def _ts(facts_time: object) -> str:
-    from datetime import datetime
-
-    return facts_time.strftime("%Y-%m-%d %H:%M") if isinstance(facts_time, datetime) else "—"
+def _ts(when: datetime | None) -> str:
+    return when.strftime("%Y-%m-%d %H:%M") if when is not None else "—"
 
 
 def _days(seconds: float | None) -> str:
