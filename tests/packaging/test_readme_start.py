@@ -16,8 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CI_RUN = ROOT / ".ci" / "run"
@@ -121,21 +119,3 @@ def test_ci_run_plan_as_root_in_ci_and_as_a_normal_user() -> None:
     assert user.stdout.splitlines()[1].startswith("NOTE: not root")  # said first
     assert "container smoke test: skip" in user.stdout
     assert in_ci.returncode == 1 and "CI must run as root" in in_ci.stderr
-
-
-@pytest.mark.parametrize("kind", ["python", "bash"])
-def test_every_readme_example_is_run_by_a_test(kind: str) -> None:
-    """The ```python blocks run in tests/test_readme.py, the first ```bash block here, the command-line one in
-    tests/cli/test_cli_readme.py; no other runnable block may sit in the README untested."""
-    blocks = re.findall(rf"```{kind}\n(.*?)```", README, re.S)
-    if kind == "python":
-        from tests.test_readme import BLOCKS
-
-        runnable = [b for b in blocks if b.startswith("from loopforge")]
-        assert runnable == BLOCKS
-        others = [b for b in blocks if not b.startswith("from loopforge")]
-        assert all(b.startswith(("class ", "import pytest")) for b in others), others  # signatures shown, not run
-    else:
-        from tests.cli.test_cli_readme import BLOCKS as CLI_BLOCKS
-
-        assert blocks == [TWO_COMMANDS, *CLI_BLOCKS]
