@@ -71,7 +71,7 @@ caption { text-align: left; padding: .5rem .75rem; font-weight: 600; }
 th, td { text-align: left; padding: .35rem .6rem; border-top: 1px solid var(--line); vertical-align: top; }
 thead th { background: var(--card); position: sticky; top: 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.id { overflow-wrap: anywhere; min-width: 10rem; }
+th.id { overflow-wrap: anywhere; min-width: 10rem; font-weight: normal; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
 .bad { color: var(--bad); font-weight: 600; }
 section { margin: 2rem 0; }
@@ -144,7 +144,7 @@ def _record_row(record: RecordFacts, detailed: bool) -> str:
     rid = _t(head.record_id, 200)
     name = f'<a href="#{anchor(head.record_id)}">{rid}</a>' if detailed else rid
     violations = f'<span class="bad">{head.violations}</span>' if head.violations else "0"
-    return (f"<tr><td class=\"id\">{name}</td><td><code>{escape(head.state.value)}</code></td>"
+    return (f"<tr><th scope=\"row\" class=\"id\">{name}</th><td><code>{escape(head.state.value)}</code></td>"
             f"<td class=\"num\">{record.entries_count}</td><td class=\"num\">{violations}</td>"
             f"<td class=\"num\">{_days(record.pr_to_merge)}</td><td class=\"num\">{_days(record.issue_to_merge)}</td>"
             f'<td class="nowrap">{_ts(record.last_event_at)}</td><td class="nowrap">{_external(record)}</td></tr>')

@@ -83,7 +83,7 @@ def test_check_run_markdown_shows_the_bypass(demo_run: DemoRun) -> None:
 def test_report_links_every_record(demo_run: DemoRun) -> None:
     html = demo_run.html.read_text()
     ids = set(re.findall(r'<section class="record" id="(r-[0-9a-f]{16})"', html))
-    links = set(re.findall(r'<td class="id"><a href="#(r-[0-9a-f]{16})">', html))
+    links = set(re.findall(r'<th scope="row" class="id"><a href="#(r-[0-9a-f]{16})">', html))
     assert len(ids) == 20 and links == ids
     assert html.count('<svg role="img"') == 7
 

@@ -99,9 +99,9 @@ def test_every_chart_is_drawn(browser: Browser, demo_run: DemoRun) -> None:
 def test_record_links_land_on_their_records(browser: Browser, demo_run: DemoRun, tmp_path: Path) -> None:
     view = load(browser, demo_run.html.as_uri(), viewport=DESKTOP)
     page = view.page
-    links = page.locator("#records tbody td.id a")
+    links = page.locator("#records tbody th.id a")
     assert links.count() == 20
-    missing = page.evaluate("""() => [...document.querySelectorAll('#records tbody td.id a')]
+    missing = page.evaluate("""() => [...document.querySelectorAll('#records tbody th.id a')]
         .map(a => a.getAttribute('href').slice(1)).filter(id => !document.getElementById(id))""")
     assert missing == []
     for i in (0, 7, 19):
