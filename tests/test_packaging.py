@@ -47,7 +47,9 @@ ACTION_OUTPUTS = {"record-id", "state", "previous-state", "outcome", "verdict"}
 
 # Tokens are secrets in the reusable workflow (secret ids cannot contain hyphens); AWS inputs exist only there.
 TOKEN_SECRETS = {"github-token": "LOOPFORGE_TOKEN", "governance-token": "GOVERNANCE_TOKEN"}
-WORKFLOW_ONLY_INPUTS = {"aws-role-arn": "", "aws-region": ""}
+WORKFLOW_ONLY_INPUTS = {"aws-role-arn": "", "aws-region": "", "runs-on": "ubuntu-latest", "nightly-report": "false",
+                        "loopforge-package": "loopforge @ git+https://github.com/org/loopforge-action@v1",
+                        "report-since": ""}
 
 LEAST_PRIVILEGE = {
     "contents": "write",  # branch store
@@ -258,6 +260,37 @@ def test_reusable_workflow_assumes_the_aws_role_only_when_given() -> None:
     assert aws[0]["with"]["aws-region"] == "${{ inputs.aws-region }}"
     uses = [str(s.get("uses", "")) for s in steps]
     assert uses.index(aws[0]["uses"]) < uses.index(action_step({"steps": steps})["uses"]), "credentials come first"
+
+
+def test_reusable_workflow_runs_on_the_runs_on_input() -> None:
+    for job in load(REUSABLE)["jobs"].values():
+        assert job["runs-on"] == "${{ startsWith(inputs.runs-on, '[') && fromJSON(inputs.runs-on) || inputs.runs-on }}"
+
+
+def test_nightly_job_is_opt_in_and_replaces_the_action_on_its_events() -> None:
+    jobs = load(REUSABLE)["jobs"]
+    events = "contains(fromJSON('[\"schedule\", \"workflow_dispatch\"]'), github.event_name)"
+    assert jobs["nightly"]["if"] == f"${{{{ inputs.nightly-report && {events} }}}}"
+    assert jobs["loopforge"]["if"] == f"${{{{ !(inputs.nightly-report && {events}) }}}}"
+
+
+def test_nightly_job_verifies_every_record_then_publishes_the_report() -> None:
+    job = load(REUSABLE)["jobs"]["nightly"]
+    steps = job["steps"]
+    runs = [str(s.get("run", "")) for s in steps]
+    uses = [str(s.get("uses", "")) for s in steps]
+    verify = next(s for s in steps if s.get("id") == "verify")
+    assert verify["run"] == "loopforge verify" and verify["continue-on-error"] is True  # every record, no ref
+    report = next(i for i, r in enumerate(runs) if "loopforge report --html loopforge-report.html" in r)
+    assert steps[report]["if"] == "always()" and '>> "$GITHUB_STEP_SUMMARY"' in runs[report]
+    upload = uses.index("actions/upload-artifact@v4")
+    assert steps[upload]["with"]["name"] == "loopforge-report" and steps[upload]["if"] == "always()"
+    assert steps.index(verify) < report < upload < len(steps) - 1
+    assert steps[-1]["if"] == "steps.verify.outcome == 'failure'" and "exit 1" in steps[-1]["run"]
+    # the store comes from the environment the command line reads; inputs never reach a shell line
+    assert set(job["env"]) >= {"LOOPFORGE_BRANCH", "LOOPFORGE_DYNAMODB_TABLE", "GITHUB_TOKEN"}
+    assert not any("${{" in r for r in runs)
+    assert not [u for u in uses if u.startswith("actions/checkout@")]
 
 
 def test_reusable_workflow_does_not_check_out_code() -> None:

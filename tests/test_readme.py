@@ -1,4 +1,5 @@
-"""Every ```python block of README.md that starts with ``from loopforge`` runs, and what it prints is checked."""
+"""Every ```python block of README.md that starts with ``from loopforge`` runs, in order, and what it prints is
+checked; every other runnable example of the README is run by a named test (``test_every_example_is_run``)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,16 @@ def test_quick_start_prints_whole_history() -> None:
     assert len(lines) == 7
     assert "ci_pending → ci_passed | ci.completed" in lines[4]
     assert lines[0].endswith("None → issue_created | record.created")
+
+
+def test_every_example_is_run() -> None:
+    """No runnable block sits in the README untested: the ```python blocks run here, in order; the first ```bash
+    block (the two commands) in tests/packaging/test_readme_start.py; the command-line one in
+    tests/cli/test_cli_readme.py. Other ```python blocks show signatures (a protocol, a test class), not programs."""
+    from tests.cli.test_cli_readme import BLOCKS as CLI_BLOCKS
+    from tests.packaging.test_readme_start import TWO_COMMANDS
+
+    python = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert [b for b in python if b.startswith("from loopforge")] == BLOCKS
+    assert all(b.startswith(("from loopforge", "class ", "import pytest")) for b in python)
+    assert re.findall(r"```(?:bash|sh|shell|console)\n(.*?)```", README, re.S) == [TWO_COMMANDS, *CLI_BLOCKS]

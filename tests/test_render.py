@@ -19,7 +19,7 @@ from loopforge.github.render import (
     render_summary,
     safe_github_url,
 )
-from loopforge.states import LoopState
+from loopforge.states import VALID_TRANSITIONS, LoopState
 from loopforge.text import clean_text
 from loopforge.trail import LoopTransition, Outcome
 
@@ -283,7 +283,8 @@ def test_summary_sections() -> None:
     assert "> [!NOTE]" in md and "loopforge\\.yml" in md
     for icon in "✅⏳❌➖":
         assert icon in md
-    assert "```mermaid\nstateDiagram-v2" in md and "class ci_passed current" in md
+    assert "```mermaid\nflowchart TD" in md and "class ci_passed current" in md
+    assert "stateDiagram" not in md  # the record's path, not the whole lifecycle table
     assert "`pr_created` → `ci_pending`" in md and "—" in md
     assert history_rows(md) == [1, 2, 3, 4]
     assert "omitted" not in md
@@ -306,7 +307,7 @@ def test_byte_limit_keeps_the_newest_whole_rows(n: int) -> None:
         assert n >= 1_000
     else:
         assert "older entries omitted" not in md
-    assert "```mermaid" in md
+    assert ("```mermaid" in md) == (n > 0)  # no path to draw before the first entry
     if omitted:
         safe = render_summary(view(entries=entries))
         assert "older entries omitted — run `loopforge history o/r#1` for the full trail." in safe
@@ -339,7 +340,9 @@ def test_multibyte_text_near_the_limit(max_bytes: int, char: str) -> None:
 
 def test_diagram_goes_before_the_gate_table_and_the_gate_table_last() -> None:
     rows = [GateRow(rule=f"rule-{i}", status="failed", reason="r" * 100) for i in range(20)]
-    v = view(entries=many(50), gate=GateView(verdict="block", rows=rows))
+    every_edge = {f"{a.value}>{b.value}": {"taken": 3, "violations": 1} for a, bs in VALID_TRANSITIONS.items()
+                  for b in bs}  # the largest diagram a record can have
+    v = view(entries=many(50), gate=GateView(verdict="block", rows=rows), path=every_edge)
     full = render_summary(v)
     assert "```mermaid" in full and "rule\\-19" in full and history_rows(full)[-1] == 50
     size_without_history = len(render_summary(v.model_copy(update={"entries": []})).encode())
@@ -381,6 +384,78 @@ def test_violations_are_all_shown_when_they_fit() -> None:
     assert md.count("> [!WARNING]") == 5
     for i in range(1, 6):
         assert f"rule **rule{i}** — why {i}" in md
+
+
+def mermaid_block(markdown: str) -> str:
+    m = re.search(r"```mermaid\n(.*?)\n```", markdown, re.S)
+    assert m, "no mermaid block"
+    return m.group(1)
+
+
+def test_diagram_is_the_path_this_record_took() -> None:
+    entries = [entry(1, from_state=None, to_state=S.PR_CREATED, trigger="pull_request.opened"),
+               entry(2, from_state=S.PR_CREATED, to_state=S.CI_PENDING),
+               entry(3, from_state=S.CI_PENDING, to_state=S.CI_FAILED),
+               entry(4, from_state=S.CI_FAILED, to_state=S.CI_PENDING),
+               entry(5, from_state=S.CI_PENDING, to_state=S.CI_FAILED),
+               entry(6, from_state=S.CI_FAILED, to_state=S.CI_PENDING),
+               entry(7, from_state=S.CI_PENDING, to_state=S.CI_PASSED),
+               entry(8, outcome=Outcome.REJECTED, from_state=S.CI_PASSED, to_state=S.CLOSED, reason="no"),
+               entry(9, outcome=Outcome.NOTED, from_state=S.CI_PASSED, to_state=S.CI_PASSED),
+               entry(10, outcome=Outcome.VIOLATION, from_state=S.CI_PASSED, to_state=S.MERGED, rule="policy:x")]
+    md = render_summary(view(entries=entries, state=S.MERGED))
+    diagram = mermaid_block(md)
+    assert diagram.startswith("flowchart TD")
+    nodes = set(re.findall(r"^    (\w+)\(\[\"", diagram, re.M))
+    # only the states visited: not the 14 of the table, not the rejected target
+    assert nodes == {"pr_created", "ci_pending", "ci_failed", "ci_passed", "merged"}
+    edges = re.findall(r"^    (\w+) -->\|\"([^\"]*)\"\| (\w+)$", diagram, re.M)
+    assert edges == [("start", "1×", "pr_created"), ("pr_created", "1×", "ci_pending"),
+                     ("ci_pending", "2×", "ci_failed"), ("ci_failed", "2×", "ci_pending"),
+                     ("ci_pending", "1×", "ci_passed"), ("ci_passed", "1× · 1 violation", "merged")]
+    assert "    linkStyle 5 stroke:#d73a49" in diagram  # the violation edge (the 6th) is red
+    assert "    class merged violation" in diagram and "    class merged current" in diagram
+    assert "whole trail" in md
+    assert_well_formed(md)
+
+
+def test_diagram_uses_the_heads_path_over_the_whole_trail() -> None:
+    window = [entry(i) for i in range(941, 1001)]  # the newest 60 of 1,000 entries, all ci_pending -> ci_passed
+    path = {">issue_created": {"taken": 1, "violations": 0}, "issue_created>pr_created": {"taken": 1},
+            "pr_created>ci_pending": {"taken": 1, "violations": 0},
+            "ci_pending>ci_passed": {"taken": 500, "violations": 0},
+            "ci_passed>ci_pending": {"taken": 499, "violations": 0},
+            "bogus>merged": {"taken": 1}, "ci_passed>nowhere": {"taken": 1}, "x": {"taken": 1},
+            "ci_passed>merged": {"taken": 0}}
+    diagram = mermaid_block(render_summary(view(entries=window, path=path)))
+    assert "ci_pending -->|\"500×\"| ci_passed" in diagram and "ci_passed -->|\"499×\"| ci_pending" in diagram
+    assert "start -->|\"1×\"| issue_created" in diagram
+    assert "merged" not in diagram and "nowhere" not in diagram and "bogus" not in diagram  # malformed keys dropped
+    # without the head's path, the window is counted and the diagram says so
+    md = render_summary(view(entries=window))
+    assert "ci_pending -->|\"60×\"| ci_passed" in mermaid_block(md) and "entries 941–1000" in md
+
+
+def history_header(markdown: str) -> list[str]:
+    line = next(ln for ln in markdown.split("\n") if ln.startswith("| # |"))
+    return [c.strip() for c in gfm_cells(line)]
+
+
+def test_columns_empty_on_every_row_are_left_out() -> None:
+    bare = [entry(i, actor=None) for i in range(1, 4)]  # replayed: no actor, no details, no run
+    md = render_summary(view(entries=bare))
+    assert history_header(md) == ["#", "Time (UTC)", "Transition", "Trigger", "Outcome"]
+    assert_well_formed(md)
+    mixed = [*bare, entry(4, rule="r", reason="why", run_url="https://github.com/o/r/actions/runs/42/attempts/1")]
+    md = render_summary(view(entries=mixed))
+    assert history_header(md) == ["#", "Time (UTC)", "Transition", "Trigger", "Actor", "Outcome", "Details", "Run"]
+    assert "[run 42](https://github.com/o/r/actions/runs/42/attempts/1)" in md
+    assert_well_formed(md)
+    # the only row with a run link did not fit: the column goes with it
+    tail = [entry(1, run_url="https://github.com/o/r/actions/runs/7"), *[entry(i, actor=None) for i in range(2, 400)]]
+    md = render_summary(view(entries=tail), max_bytes=6000)
+    assert 1 not in history_rows(md) and history_header(md)[-1] == "Outcome"
+    assert_well_formed(md, 6000)
 
 
 # ------------------------------------------------------------------------------------------ check_run_output

@@ -71,7 +71,9 @@ def summary_view(session: Session, plan: Plan, result: Report) -> SummaryView:
                        url=record.ref if record.ref.startswith("http") else None, state=record.state,
                        previous_state=recorded.previous_state, outcome=recorded.outcome, entries=entries,
                        gate=result.gate.view if result.gate else None, messages=messages,
-                       run_url=session.cfg.run.run_url(session.repo_name))
+                       run_url=session.cfg.run.run_url(session.repo_name),
+                       # the path over the whole trail, kept in the head (RecordHead.path); None: from the entries
+                       path=getattr(record, "path", None))
 
 
 def post_check_run(session: Session, sha: str, view: SummaryView) -> None:

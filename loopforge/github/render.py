@@ -9,6 +9,12 @@ a link. Links are only made to https GitHub URLs that pass a strict pattern.
 exceeds ``max_bytes`` (the check run API's 65,535-byte limit by default) and never cuts a row, a table or a
 fenced block in half. When the history does not fit, the oldest rows go first; then the diagram; then the gate
 table is reduced to its verdict.
+
+The diagram is this record's path (``path_mermaid``): the states it visited, each edge labelled with how often it
+was taken, the current state highlighted, edges taken as a violation in red. It comes from ``SummaryView.path``
+(``RecordHead.path``: counts over the whole trail) or, when that is absent, from the entries shown. The history
+table leaves out the Details, Actor and Run columns when they would be empty on every row shown; the Run column
+links the workflow run that recorded the entry (``evidence.run_url``).
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from typing import Literal, TypedDict
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopforge.github.workflow_commands import clean_text
+from loopforge.paths import Edge, PathCounts, edges, path_of, visited
 from loopforge.records import is_safe_id
-from loopforge.states import DESCRIPTIONS, LoopState, mermaid
+from loopforge.states import DESCRIPTIONS, LoopState
 from loopforge.trail import LoopTransition, Outcome
 
 __all__ = [
@@ -31,6 +38,7 @@ __all__ = [
     "SummaryView",
     "check_run_output",
     "md_escape",
+    "path_mermaid",
     "render_summary",
     "safe_github_url",
 ]
@@ -120,6 +128,8 @@ class SummaryView(BaseModel):
     gate: GateView | None = None
     messages: list[str] = Field(default_factory=list)
     run_url: str | None = None
+    #: the record's path over its whole trail (``RecordHead.path``); None: counted from ``entries``
+    path: PathCounts | None = None
 
 
 class CheckRunOutput(TypedDict):
@@ -278,18 +288,82 @@ def _gate_short(gate: GateView) -> str:
             f"{len(gate.rows)} rules ({failed} failed, {pending} pending); the table did not fit.")
 
 
-def _diagram(state: LoopState) -> str:
-    return "#### Lifecycle\n\n```mermaid\n" + mermaid(state) + "\n```"
+_MERMAID_CURRENT = "fill:#f9d71c,stroke:#333,stroke-width:3px,color:#000"
+_MERMAID_CURRENT_VIOLATION = "fill:#f9d71c,stroke:#d73a49,stroke-width:4px,color:#000"
+_MERMAID_VIOLATION = "fill:#d73a49,stroke:#8b0000,stroke-width:2px,color:#fff"
+_MERMAID_VIOLATION_EDGE = "stroke:#d73a49,stroke-width:3px,color:#d73a49"
 
 
-_HISTORY_HEAD = ("| # | Time (UTC) | Transition | Trigger | Actor | Outcome | Details | Run |\n"
-                 "| ---: | --- | --- | --- | --- | --- | --- | --- |")
+def _times(n: int) -> str:
+    return f"{n}×"
 
 
-def _history_row(entry: LoopTransition) -> str:
-    outcome = entry.outcome.value
-    if entry.outcome == Outcome.VIOLATION:
-        outcome = "⚠️ " + outcome
+def path_mermaid(path: PathCounts | list[Edge], current: LoopState | None = None) -> str:
+    """A Mermaid flowchart of a record's path: the states visited, each edge labelled with how often it was
+    taken (and how often as a violation, in red), ``current`` highlighted. Only lifecycle state names (an enum)
+    reach the diagram, so it needs no escaping."""
+    path_edges = path if isinstance(path, list) else edges(path)
+    lines = ["flowchart TD", '    start(("start"))']
+    states = visited(path_edges)
+    if current is not None and LoopState(current) not in states:
+        states.append(LoopState(current))
+    lines += [f'    {s.value}(["{s.value}"])' for s in states]
+    red_links: list[int] = []
+    red_nodes: list[str] = []
+    for i, edge in enumerate(path_edges):
+        label = _times(edge.taken)
+        if edge.violations:
+            label += f" · {edge.violations} violation{'s' if edge.violations != 1 else ''}"
+            red_links.append(i)
+            red_nodes.append(edge.target.value)
+        source = edge.source.value if edge.source is not None else "start"
+        lines.append(f'    {source} -->|"{label}"| {edge.target.value}')
+    if red_links:
+        lines.append(f"    linkStyle {','.join(str(i) for i in red_links)} {_MERMAID_VIOLATION_EDGE}")
+        lines.append(f"    classDef violation {_MERMAID_VIOLATION}")
+        lines.append(f"    class {','.join(dict.fromkeys(red_nodes))} violation")
+    if current is not None:
+        bad = LoopState(current).value in red_nodes  # yellow like any current state, with the violation's border
+        lines.append(f"    classDef current {_MERMAID_CURRENT_VIOLATION if bad else _MERMAID_CURRENT}")
+        lines.append(f"    class {LoopState(current).value} current")
+    return "\n".join(lines)
+
+
+def _diagram(view: SummaryView) -> str:
+    if view.path is not None:
+        path, scope = view.path, "over the whole trail"
+    else:
+        path = path_of(view.entries)
+        first = view.entries[0].sequence if view.entries else 1
+        scope = "over the whole trail" if first <= 1 else f"over entries {first}–{view.entries[-1].sequence}"
+    if not edges(path):
+        return ""
+    return (f"#### Path of this record\n\nThe states it visited, edges labelled with how often they were taken "
+            f"({scope}); current state highlighted, violations in red. `loopforge graph` draws the whole "
+            f"lifecycle.\n\n```mermaid\n{path_mermaid(path, view.state)}\n```")
+
+
+#: the optional columns of the history table: left out when empty on every row shown
+_OPTIONAL = ("actor", "details", "run")
+
+
+def _history_head(columns: frozenset[str]) -> str:
+    names = ["#", "Time (UTC)", "Transition", "Trigger"]
+    align = ["---:", "---", "---", "---"]
+    if "actor" in columns:
+        names.append("Actor")
+        align.append("---")
+    names.append("Outcome")
+    align.append("---")
+    for col, title in (("details", "Details"), ("run", "Run")):
+        if col in columns:
+            names.append(title)
+            align.append("---")
+    return "| " + " | ".join(names) + " |\n| " + " | ".join(align) + " |"
+
+
+def _cells(entry: LoopTransition) -> dict[str, str]:
+    """The optional cells of one row ("" when empty)."""
     details = " — ".join(p for p in (entry.rule, entry.reason) if p)
     run_url = entry.evidence.get("run_url") if isinstance(entry.evidence, dict) else None
     run = ""
@@ -300,9 +374,36 @@ def _history_row(entry: LoopTransition) -> str:
             run = f"[run {m.group(1)}]({safe})" if m else f"[run]({safe})"
         else:
             run = md_escape(run_url, 60)
-    return (f"| {entry.sequence} | {_when(entry)} | {_code(entry.from_state)} → {_code(entry.to_state)} | "
-            f"{md_escape(entry.trigger, 80) or '—'} | {md_escape(entry.actor, 60) or '—'} | {outcome} | "
-            f"{md_escape(details, 120) or '—'} | {run or '—'} |")
+    return {"actor": md_escape(entry.actor, 60), "details": md_escape(details, 120), "run": run}
+
+
+def _columns(entries: Sequence[LoopTransition]) -> frozenset[str]:
+    """The optional columns some entry fills (a cheap test: cells are escaped only for the rows shown)."""
+    found: set[str] = set()
+    for entry in entries:
+        if entry.actor and "actor" not in found and clean_text(entry.actor):
+            found.add("actor")
+        if (entry.rule or entry.reason) and "details" not in found and clean_text(f"{entry.rule} {entry.reason}"):
+            found.add("details")
+        if "run" not in found and isinstance(entry.evidence, dict) and entry.evidence.get("run_url"):
+            found.add("run")
+        if len(found) == len(_OPTIONAL):
+            break
+    return frozenset(found)
+
+
+def _history_row(entry: LoopTransition, columns: frozenset[str] = frozenset(_OPTIONAL)) -> str:
+    outcome = entry.outcome.value
+    if entry.outcome == Outcome.VIOLATION:
+        outcome = "⚠️ " + outcome
+    cells = _cells(entry)
+    parts = [str(entry.sequence), _when(entry), f"{_code(entry.from_state)} → {_code(entry.to_state)}",
+             md_escape(entry.trigger, 80) or "—"]
+    if "actor" in columns:
+        parts.append(cells["actor"] or "—")
+    parts.append(outcome)
+    parts += [cells[c] or "—" for c in ("details", "run") if c in columns]
+    return "| " + " | ".join(parts) + " |"
 
 
 def _history_frame(view: SummaryView) -> tuple[str, Callable[[int], str]]:
@@ -326,7 +427,8 @@ def _history_min_bytes(view: SummaryView) -> int:
 def _history(view: SummaryView, budget: int) -> str | None:
     """The history table with the newest rows that fit in ``budget`` bytes (rows whole, oldest dropped first).
 
-    None when not even the heading and the "omitted" note fit.
+    None when not even the heading and the "omitted" note fit. Optional columns empty on every shown row are
+    left out (which only makes the rows shorter, so they still fit).
     """
     entries = view.entries
     total = len(entries)
@@ -334,23 +436,27 @@ def _history(view: SummaryView, budget: int) -> str | None:
     if total == 0:
         text = heading + "\n\nNo entries yet."
         return text if _nbytes(text) <= budget else None
-    fixed = _nbytes(heading) + 2 + _nbytes(note(total)) + 2 + _nbytes(_HISTORY_HEAD) + 1
-    rows: list[str] = []
+    columns = _columns(entries)
+    head = _history_head(columns)
+    fixed = _nbytes(heading) + 2 + _nbytes(note(total)) + 2 + _nbytes(head) + 1
+    chosen: list[LoopTransition] = []
     used = 0
     for entry in reversed(entries):  # newest first; stop as soon as one does not fit
-        row = _history_row(entry)
-        cost = _nbytes(row) + 1
+        cost = _nbytes(_history_row(entry, columns)) + 1
         if fixed + used + cost > budget:
             break
-        rows.append(row)
+        chosen.append(entry)
         used += cost
-    omitted = total - len(rows)
+    chosen.reverse()
+    shown_columns = _columns(chosen)
+    if shown_columns != columns:
+        columns, head = shown_columns, _history_head(shown_columns)
+    omitted = total - len(chosen)
     parts = [heading]
     if omitted:
         parts.append(note(omitted))
-    if rows:
-        rows.reverse()
-        parts.append(_HISTORY_HEAD + "\n" + "\n".join(rows))
+    if chosen:
+        parts.append(head + "\n" + "\n".join(_history_row(e, columns) for e in chosen))
     text = "\n\n".join(parts)
     return text if _nbytes(text) <= budget else None
 
@@ -382,7 +488,7 @@ def render_summary(view: SummaryView, *, max_bytes: int = CHECK_SUMMARY_MAX_BYTE
     """The markdown summary of ``view``, at most ``max_bytes`` UTF-8 bytes.
 
     Sections: heading and item, messages, a warning for every violation, the merge gate table, the transition
-    history (newest rows that fit; a note names how many older ones were left out), the lifecycle diagram.
+    history (newest rows that fit; a note names how many older ones were left out), the record's path diagram.
     """
     header = _header(view)
     messages = _messages(view.messages, max(max_bytes // 8, 0))
@@ -393,7 +499,7 @@ def render_summary(view: SummaryView, *, max_bytes: int = CHECK_SUMMARY_MAX_BYTE
         # the gate table gives way only to the fixed sections and the smallest history section
         room = max_bytes - _nbytes(_join(before)) - 2 - _history_min_bytes(view) - 2
         gate = _gate(view.gate, room)
-    for diag in (_diagram(view.state), ""):
+    for diag in (_diagram(view), ""):
         fixed = _nbytes(_join([*before, gate, diag]))
         history = _history(view, max_bytes - fixed - 2)
         if history is not None:
