@@ -8,7 +8,8 @@ Every statement has the same subject, the merge commit on its base branch::
   ``PASSED`` when the gate passed at merge, ``FAILED`` for a violation (a bypass is attested, not hidden);
   ``verifiedLevels`` lists only ``ORG_SOURCE_…`` properties LoopForge itself checked, never an
   ``SLSA_SOURCE_LEVEL_n`` (that needs the repository's settings, which LoopForge does not check);
-  ``inputAttestations`` names the companions by the SHA-256 of their statement bytes.
+  ``inputAttestations`` names the companions (``attestations/<merge sha>/<name>``) by the SHA-256 of their
+  statement bytes.
 * ``reviews`` — ``PREDICATE_REVIEWS``: each reviewer's login and immutable account id, state, time, and the
   commit the review was for.
 * ``ci`` — ``https://in-toto.io/attestation/test-result/v0.1``: the CI results recorded for the merged head.
@@ -184,6 +185,12 @@ def trail_statement(facts: MergeFacts) -> dict[str, Any]:
             "predicate": binding}
 
 
+def input_uri(merge_sha: str, name: str) -> str:
+    """How the VSA names a companion: its place in the attestation store (a relative URI reference; the
+    document there is ``<name>.dsse.json`` or ``<name>.sigstore.json``)."""
+    return f"attestations/{merge_sha}/{name}"
+
+
 def vsa_statement(facts: MergeFacts, inputs: dict[str, bytes], *, time_verified: datetime,
                   verifier_id: str = VERIFIER_ID) -> dict[str, Any]:
     policy: dict[str, Any] = {"uri": policy_uri(facts)}
@@ -198,7 +205,7 @@ def vsa_statement(facts: MergeFacts, inputs: dict[str, bytes], *, time_verified:
             "timeVerified": rfc3339(time_verified),
             "resourceUri": repo_uri(facts),
             "policy": policy,
-            "inputAttestations": [{"name": name, "digest": {"sha256": sha256_hex(data)}}
+            "inputAttestations": [{"uri": input_uri(facts.merge_sha, name), "digest": {"sha256": sha256_hex(data)}}
                                   for name, data in inputs.items()],
             "verificationResult": "PASSED" if facts.passed else "FAILED",
             "verifiedLevels": verified_levels(facts),

@@ -150,7 +150,7 @@ def verify_merge(merge_sha: str, attestations: AttestationStore, records: Reposi
             "; ".join(f"{n} is about {c}, not {merge_sha}" for n, c in wrong.items()))
 
     vsa = out.statements["vsa"]["predicate"]
-    named = {str(i.get("name")): str((i.get("digest") or {}).get("sha256"))
+    named = {str(i.get("uri")).rpartition("/")[2]: str((i.get("digest") or {}).get("sha256"))
              for i in vsa.get("inputAttestations") or [] if isinstance(i, dict)}
     bad = [n for n in COMPANIONS if named.get(n) != sha256_hex(payloads[n])]
     out.add("inputs", not bad, "the VSA names each companion statement by its digest" if not bad

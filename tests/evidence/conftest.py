@@ -142,16 +142,29 @@ def key_pair(request: pytest.FixtureRequest) -> tuple[str, str]:
 
 # ---------------------------------------------------------------------------------------------- validation
 def validate_statement(statement: dict[str, Any]) -> None:
-    """Validate with the PyPI package ``in-toto-attestation``, which ships protobuf bindings (no JSON schema
-    files): strict parsing into the Statement message (unknown or mistyped fields raise), its own
+    """Validate with the PyPI package ``in-toto-attestation`` (0.9.3), which ships protobuf bindings and no JSON
+    schema files: strict parsing into the Statement message (unknown or mistyped fields raise), its own
     ``Statement.validate()``, and strict parsing of the predicate into its predicate message where the package
-    defines one (VSA v1, test-result v0)."""
+    defines one (VSA v1, test-result v0), plus the VSA's required fields, which protobuf cannot express."""
     pb = json_format.ParseDict(statement, statement_pb2.Statement(), ignore_unknown_fields=False)
     Statement.copy_from_pb(pb).validate()
     messages = {PREDICATE_VSA: vsa_pb2.VerificationSummary, PREDICATE_TEST_RESULT: test_result_pb2.TestResult}
     message = messages.get(statement["predicateType"])
-    if message is not None:
-        json_format.ParseDict(statement["predicate"], message(), ignore_unknown_fields=False)
+    if message is None:
+        return
+    predicate = dict(statement["predicate"])
+    if statement["predicateType"] == PREDICATE_VSA:
+        # the package's vsa.proto types verifiedLevels as one string, the SLSA spec as an array of strings
+        # (in-toto/attestation#425, fix in #429; the maintainers: the spec is authoritative): check it by the spec
+        levels = predicate.pop("verifiedLevels")
+        if not (isinstance(levels, list) and all(isinstance(level, str) for level in levels)):
+            raise ValueError("verifiedLevels must be an array of strings")
+        for field in ("verifier", "timeVerified", "resourceUri", "policy", "verificationResult"):
+            if field not in predicate:  # REQUIRED in the VSA spec; protobuf has no required fields
+                raise ValueError(f"VSA field {field} is required")
+        if predicate["verificationResult"] not in ("PASSED", "FAILED"):
+            raise ValueError("verificationResult must be PASSED or FAILED")
+    json_format.ParseDict(predicate, message(), ignore_unknown_fields=False)
 
 
 # ---------------------------------------------------------------------------------------------- the contract
