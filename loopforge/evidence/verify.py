@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from loopforge.errors import StoreError
 from loopforge.evidence.facts import MergeFactsError, merge_facts_from_record
 from loopforge.evidence.signing import PublicKey, VerificationFailed, verify_bundle, verify_envelope
 from loopforge.evidence.statement import (
@@ -184,7 +185,12 @@ def _check_trail(out: VerifyOutcome, merge_sha: str, records: Repository | None)
         out.add("trail", False, "the trail binding names no entry")
         return
     upto = max(named)
-    entries = list(records.entries(record_id, limit=upto))
+    try:
+        entries = list(records.entries(record_id, limit=upto))
+    except (ValueError, StoreError) as exc:  # an entry that does not parse (edited by hand) or an unreadable store
+        out.add("trail", False, f"record {record_id}: the trail cannot be read ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:200]})")
+        return
     report = verify_entries(record_id, entries)
     problems = [str(p) for p in report.problems]
     by_seq = {e.sequence: e for e in entries}
