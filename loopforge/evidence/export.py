@@ -65,8 +65,8 @@ def safe_cell(value: object) -> str:
     """A CSV cell a spreadsheet shows as text: no formula, no control characters (tab and newline kept only
     inside the cell, never leading)."""
     text = "" if value is None else str(value)
-    text = "".join(ch if ch in "\n\t" or ch >= " " else " " for ch in text)
-    if text.startswith(_FORMULA_START):
+    text = "".join(ch if ch in "\n\t" or (ch >= " " and ch != "\x7f") else " " for ch in text)
+    if text.lstrip(" \t\n").startswith(_FORMULA_START) or text.startswith(("\t", "\n")):
         return "'" + text
     return text
 
