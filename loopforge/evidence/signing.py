@@ -186,34 +186,40 @@ def _request_oidc_token() -> str:  # pragma: no cover - needs GitHub's OIDC endp
     return str(token)
 
 
-def _sigstore_sign_dsse(payload: bytes, token: str) -> str:  # pragma: no cover - needs Fulcio and Rekor
-    """The whole keyless path: Fulcio certificate for the token's identity, DSSE signature, Rekor entry."""
+def _sigstore_session(token: str) -> Callable[[bytes], str]:  # pragma: no cover - needs Fulcio and Rekor
+    """The whole keyless path: one Fulcio certificate for the token's identity (an ephemeral key), then for each
+    statement a DSSE signature and a Rekor entry, returned as a Sigstore bundle (JSON)."""
     from sigstore.dsse import Statement
     from sigstore.models import ClientTrustConfig
     from sigstore.oidc import IdentityToken
     from sigstore.sign import SigningContext
 
     context = SigningContext.from_trust_config(ClientTrustConfig.production())
-    with context.signer(IdentityToken(token)) as signer:
+    signer = context.signer(IdentityToken(token), cache=True).__enter__()  # the context manager only yields
+
+    def sign(payload: bytes) -> str:
         return str(signer.sign_dsse(Statement(payload)).to_json())
+
+    return sign
 
 
 class SigstoreSigner:
-    """Keyless signing through the ``sigstore`` package. ``token`` fetches the OIDC token, ``sign_dsse`` signs one
-    statement into a Sigstore bundle; both are replaceable (tests pass fakes: no test can reach Fulcio/Rekor)."""
+    """Keyless signing through the ``sigstore`` package. ``token`` fetches the OIDC token; ``session(token)``
+    returns the function that signs one statement into a Sigstore bundle (one certificate for all statements of a
+    merge). Both are replaceable: tests pass fakes, since no test can reach GitHub's OIDC, Fulcio or Rekor."""
 
     kind: SignerKind = "sigstore"
 
     def __init__(self, token: Callable[[], str] = _request_oidc_token,
-                 sign_dsse: Callable[[bytes, str], str] = _sigstore_sign_dsse) -> None:
+                 session: Callable[[str], Callable[[bytes], str]] = _sigstore_session) -> None:
         self._token = token
-        self._sign_dsse = sign_dsse
-        self._cached: str | None = None
+        self._session = session
+        self._sign: Callable[[bytes], str] | None = None
 
     def sign(self, payload: bytes) -> SignedDocument:
-        if self._cached is None:
-            self._cached = self._token()
-        return SignedDocument("sigstore", self._sign_dsse(payload, self._cached))
+        if self._sign is None:
+            self._sign = self._session(self._token())
+        return SignedDocument("sigstore", self._sign(payload))
 
 
 def _sigstore_verify(bundle_json: str, identity: str, issuer: str) -> tuple[str, bytes]:  # pragma: no cover

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 from conftest import ecdsa_pem, ed25519_pem
@@ -92,15 +93,21 @@ def test_unusable_keys_are_one_clear_error() -> None:
 
 
 class FakeSigstore:
-    """The two calls SigstoreSigner makes into ``sigstore``: the OIDC token and ``Signer.sign_dsse``."""
+    """The calls SigstoreSigner makes into ``sigstore``: the OIDC token, one signing session (Fulcio certificate)
+    per signer, ``Signer.sign_dsse`` per statement."""
 
     def __init__(self) -> None:
         self.tokens = 0
+        self.sessions = 0
         self.signed: list[tuple[bytes, str]] = []
 
     def token(self) -> str:
         self.tokens += 1
         return "oidc-token"
+
+    def session(self, token: str) -> Any:
+        self.sessions += 1
+        return lambda payload: self.sign_dsse(payload, token)
 
     def sign_dsse(self, payload: bytes, token: str) -> str:
         self.signed.append((payload, token))
@@ -111,10 +118,10 @@ class FakeSigstore:
 
 def test_sigstore_signer_boundary() -> None:
     fake = FakeSigstore()
-    signer = SigstoreSigner(token=fake.token, sign_dsse=fake.sign_dsse)
+    signer = SigstoreSigner(token=fake.token, session=fake.session)
     first, second = signer.sign(PAYLOAD), signer.sign(b"{}")
     assert (first.kind, second.kind) == ("sigstore", "sigstore")
-    assert fake.tokens == 1 and fake.signed == [(PAYLOAD, "oidc-token"), (b"{}", "oidc-token")]
+    assert fake.tokens == 1 and fake.sessions == 1 and fake.signed == [(PAYLOAD, "oidc-token"), (b"{}", "oidc-token")]
     assert json.loads(first.text)["dsseEnvelope"]["payload"] == base64.b64encode(PAYLOAD).decode()
 
 
@@ -150,7 +157,7 @@ def test_sigstore_verification_boundary() -> None:
 def test_the_attest_input(mode: str, env: dict[str, str], key: str | None, expected: str | None) -> None:
     fake = FakeSigstore()
     pem = ecdsa_pem()[0] if key else None
-    choice = choose(mode, env, pem, sigstore_factory=lambda: SigstoreSigner(fake.token, fake.sign_dsse))
+    choice = choose(mode, env, pem, sigstore_factory=lambda: SigstoreSigner(fake.token, fake.session))
     assert (choice.signer.kind if choice.signer else None) == expected
     assert choice.notice == (NOTICE_SKIPPED if mode == "auto" and expected is None else None)
     if expected == "key":

@@ -235,7 +235,8 @@ def test_keyless_evidence_verifies_through_the_sigstore_boundary(tmp_path: Path)
 
     repo = SQLiteRepository(tmp_path / "lf.db")
     result = attest_merge(Trail(repo).merged().facts(), attestation_store_for(repo),
-                          SigstoreSigner(lambda: "token", sign_dsse), now=lambda: WHEN)
+                          SigstoreSigner(lambda: "token", lambda token: lambda payload: sign_dsse(payload, token)),
+                          now=lambda: WHEN)
     assert result.documents == ["ci.sigstore.json", "reviews.sigstore.json", "trail.sigstore.json",
                                 "vsa.sigstore.json"]
     store = attestation_store_for(repo)
