@@ -31,16 +31,15 @@ class AttestationResult:
     documents: list[str] = field(default_factory=list)
     statements: Statements | None = None
 
-    def summary_markdown(self, location: str | None = None) -> str:
-        """A short Markdown paragraph for the step summary and the check run (no untrusted text in it)."""
+    def summary_text(self) -> str:
+        """One plain sentence for the step summary and the check run (no untrusted text in it)."""
         if self.outcome == "skipped":
-            return (f"**Evidence**: not signed for merge `{self.merge_sha[:12]}` (attest is off or no signer was "
-                    f"available); the VSA would say **{self.verification_result}**.")
-        where = f" in {location}" if location else ""
+            return (f"Evidence: not signed for merge {self.merge_sha[:12]} (no signer); the verification summary "
+                    f"would say {self.verification_result}.")
         verb = "signed and stored" if self.outcome == "written" else "already stored"
-        return (f"**Evidence**: a SLSA verification summary (**{self.verification_result}**) for merge "
-                f"`{self.merge_sha[:12]}`, {verb}{where} ({self.signer}; {len(self.documents)} documents). "
-                f"Verify it with `loopforge attest verify {self.merge_sha}`.")
+        return (f"Evidence: a SLSA verification summary ({self.verification_result}) for merge "
+                f"{self.merge_sha[:12]}, {verb} ({self.signer}, {len(self.documents) or 4} statements); verify it "
+                f"with: loopforge attest verify {self.merge_sha}")
 
 
 def attest_merge(facts: MergeFacts, store: AttestationStore, signer: Signer | None, *,
