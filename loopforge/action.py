@@ -394,20 +394,6 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
             log.error(governance.error, title="LoopForge: policy error")
     outputs["verdict"] = gate.verdict if gate else "none"
     messages: list[str] = []
-    evidence_failed = False
-    if (event.kind == "pull_request.closed" and routed.pr is not None and routed.pr.merged
-            and record.state is S.MERGED and not cfg.dry_run):
-        from loopforge.evidence.action_step import attest_step
-
-        attested = attest_step(os.environ, store, record.record_id, server_url=cfg.run.server_url,
-                               policy_path=cfg.policy or ".github/loopforge.yml")
-        if attested.notice:
-            log.notice(attested.notice, title="LoopForge: evidence")
-        if attested.error:
-            log.error(attested.error, title="LoopForge: evidence")
-            evidence_failed = True
-        if attested.summary:
-            messages.append(attested.summary)
     if recorded.outcome == "duplicate":
         messages.append("This workflow run was already recorded; nothing was written again.")
     if cfg.dry_run:
@@ -427,7 +413,7 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
                         "PRs.", title="LoopForge: check run not posted")
         except GithubException as exc:
             raise _github_error(exc, "posting the check run") from None
-    code = 1 if evidence_failed else 0
+    code = 0
     for entry in recorded.violations:
         log.error(f"{record.record_id}: {entry.from_state.value if entry.from_state else '∅'} → "
                   f"{entry.to_state.value} broke {entry.rule or 'the lifecycle'}: {entry.reason or ''}",
