@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from loopforge.errors import LoopForgeError
 from loopforge.evidence.attest import AttestationResult, attest_merge
 from loopforge.evidence.facts import DEFAULT_POLICY_PATH, MergeFactsError, merge_facts_from_record
 from loopforge.evidence.signing import SignerChoice, SigningError, choose
@@ -95,9 +94,8 @@ def attest_step(env: Mapping[str, str], store: Repository, record_id: str, *,
         result = attest_merge(facts, attestation_store_for(store), choice.signer, verifier_id=verifier_id(env))
     except MergeFactsError as exc:
         return AttestStepOutcome(notice=f"evidence not written: {exc}")
-    except (LoopForgeError, OSError) as exc:
-        return AttestStepOutcome(error=f"evidence not written: {type(exc).__name__}: {str(exc)[:300]}")
-    except Exception as exc:  # the signer (Sigstore: OIDC, Fulcio, Rekor) failing must not hide the merge
-        return AttestStepOutcome(error=f"evidence not signed ({choice.signer.kind if choice.signer else 'none'}): "
-                                       f"{type(exc).__name__}: {str(exc)[:300]}")
+    except Exception as exc:  # the store or the signer (Sigstore: OIDC, Fulcio, Rekor) failing must not hide
+        # the merge: one error line; a re-run of the job writes the evidence (it is write-once, never twice)
+        kind = choice.signer.kind if choice.signer else "none"
+        return AttestStepOutcome(error=f"evidence not written ({kind}): {type(exc).__name__}: {str(exc)[:300]}")
     return AttestStepOutcome(result=result, notice=choice.notice)
