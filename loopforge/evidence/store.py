@@ -113,11 +113,14 @@ class SQLiteAttestationStore:
     def put(self, attestation: AttestationSet) -> bool:
         import sqlite3
 
+        from loopforge.repository.sqlite import _translated
+
         rows = [(attestation.merge_sha, INDEX_FILE, attestation.repo, attestation.record_id, attestation.created_at,
                  json.dumps(attestation.index(), sort_keys=True))]
         rows += [(attestation.merge_sha, name, attestation.repo, attestation.record_id, attestation.created_at, text)
                  for name, text in sorted(attestation.documents.items())]
-        with self.repository._tx(immediate=True) as conn:  # the records' own transaction helper
+        # the records' own transaction helper and driver-error translation
+        with _translated(self.repository.path), self.repository._tx(immediate=True) as conn:
             if conn.execute("SELECT 1 FROM attestations WHERE merge_sha = ? LIMIT 1",
                             (attestation.merge_sha,)).fetchone():
                 return False
@@ -129,7 +132,9 @@ class SQLiteAttestationStore:
         return True
 
     def get(self, merge_sha: str) -> AttestationSet | None:
-        with self.repository._tx() as conn:
+        from loopforge.repository.sqlite import _translated
+
+        with _translated(self.repository.path), self.repository._tx() as conn:
             rows = conn.execute("SELECT name, body FROM attestations WHERE merge_sha = ? ORDER BY name",
                                 (check_sha(merge_sha),)).fetchall()
         if not rows:
