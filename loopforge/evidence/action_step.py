@@ -27,6 +27,18 @@ from loopforge.trail import LoopTransition
 WINDOW = 16
 
 
+#: What ``attest_step`` reads from the environment besides the two inputs (keep these when the Action copies
+#: its environment into its configuration: ``evidence_env(env)``).
+EVIDENCE_ENV_KEYS = ("INPUT_ATTEST", "INPUT_SIGNING-KEY", "INPUT_SIGNING_KEY", "ACTIONS_ID_TOKEN_REQUEST_URL",
+                     "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "GITHUB_ACTION_REPOSITORY", "GITHUB_ACTION_REF",
+                     "GITHUB_SERVER_URL")
+
+
+def evidence_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The part of the environment ``attest_step`` needs (the signing key stays out of logs: never print it)."""
+    return {k: env[k] for k in EVIDENCE_ENV_KEYS if k in env}
+
+
 @dataclass(frozen=True)
 class AttestStepOutcome:
     result: AttestationResult | None = None
