@@ -39,7 +39,6 @@ class Ending:
     merged: bool
     plan: Plan
     check_name: str
-    evidence_error: str | None = None
 
     @property
     def blocked(self) -> bool:
@@ -66,22 +65,19 @@ def _blocked(e: Ending) -> str:
 EXIT_RULES: tuple[ExitRule, ...] = (
     ExitRule("lifecycle violation", lambda e: bool(e.violations), _violations),
     ExitRule("policy error", lambda e: e.policy_error is not None, lambda e: e.policy_error or ""),
-    ExitRule("evidence", lambda e: e.evidence_error is not None, lambda e: e.evidence_error or ""),
     ExitRule("missing permission", lambda e: bool(e.permission_errors), lambda e: "; ".join(e.permission_errors)),
     ExitRule("merge blocked", lambda e: e.blocked and e.plan.fail_on_block and e.plan.on_pr_commit, _blocked),
 )
 
 
-def ending(session: Session, plan: Plan, recorded: Recorded, gate: Gate | None, facts: Facts,
-           evidence_error: str | None = None) -> Ending:
+def ending(session: Session, plan: Plan, recorded: Recorded, gate: Gate | None, facts: Facts) -> Ending:
     record = recorded.record
     assert record is not None
     governance = facts.governance
     return Ending(record_id=record.record_id, violations=recorded.violations,
                   policy_error=governance.error if governance else None,
                   permission_errors=governance.permission_errors() if governance else [], gate=gate,
-                  merged=record.state is LoopState.MERGED, plan=plan, check_name=session.cfg.check_name,
-                  evidence_error=evidence_error)
+                  merged=record.state is LoopState.MERGED, plan=plan, check_name=session.cfg.check_name)
 
 
 def exit_code(session: Session, end: Ending) -> int:

@@ -15,10 +15,8 @@ from loopforge.action.record import record, record_policy
 from loopforge.action.report import Report, report
 from loopforge.action.route import ignored, route_event
 from loopforge.action.session import open_session
-from loopforge.evidence.action_step import attest_step
 from loopforge.github.events import Event
 from loopforge.github.workflow_commands import Log
-from loopforge.states import LoopState
 
 
 def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
@@ -38,13 +36,5 @@ def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
     assert current is not None
     if plan.record_policy:
         current = record_policy(service, recorded, facts, f"gh:{cfg.run.run_id}:{event.kind}#policy", event.actor)
-    evidence = None
-    if (plan.write and event.kind == "pull_request.closed" and routed.pr is not None and routed.pr.merged
-            and current.state is LoopState.MERGED):
-        evidence = attest_step(session.cfg.evidence_env, session.store, current.record_id,
-                               server_url=cfg.run.server_url, policy_path=cfg.policy or ".github/loopforge.yml")
-        if evidence.notice:
-            log.notice(evidence.notice, title="LoopForge: evidence")
-    report(session, plan, Report(routed, recorded, current, gate, evidence.summary if evidence else None))
-    return exit_code(session, ending(session, plan, recorded, gate, facts,
-                                     evidence.error if evidence else None))
+    report(session, plan, Report(routed, recorded, current, gate))
+    return exit_code(session, ending(session, plan, recorded, gate, facts))

@@ -31,7 +31,6 @@ class Report:
     recorded: Recorded
     record: LoopRecord  # the record after every write of this run
     gate: Gate | None
-    evidence: str | None = None  # one sentence about the merge's signed evidence (loopforge.evidence)
 
 
 def report(session: Session, plan: Plan, result: Report) -> None:
@@ -55,7 +54,7 @@ def set_outputs(session: Session, result: Report) -> None:
 
 def summary_view(session: Session, plan: Plan, result: Report) -> SummaryView:
     record, recorded, routed = result.record, result.recorded, result.routed
-    messages: list[str] = [result.evidence] if result.evidence else []
+    messages: list[str] = []
     if recorded.outcome == "duplicate":
         messages.append("This workflow run was already recorded; nothing was written again.")
     if not plan.write:

@@ -28,7 +28,7 @@ from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import assert_clean
 
 # INTEGRATION: delete this marker when the Action calls attest_step (see the module docstring).
-pytestmark: list[pytest.MarkDecorator] = []  # XFAIL-MARKER
+pytestmark = pytest.mark.xfail(strict=True, reason="needs the Action wiring of loopforge.evidence (lead)")
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "lifecycle"
 REPO = "Codertocat/Hello-World"
