@@ -249,6 +249,17 @@ def verify_bundle(bundle_json: str, identity: str, issuer: str,
 
 
 # ---------------------------------------------------------------------------------------------- choice
+def sigstore_installed() -> bool:
+    """The ``sigstore`` package (extra ``loopforge[evidence]``) is importable."""
+    import importlib.util
+
+    return importlib.util.find_spec("sigstore") is not None
+
+
+NOTICE_NO_SIGSTORE = ("attest=auto: the job can mint an OIDC token but the sigstore package is not installed "
+                      "(pip install 'loopforge[evidence]'), so no keyless evidence was written for this merge")
+
+
 def oidc_available(env: Mapping[str, str]) -> bool:
     """The Actions runtime can mint an OIDC token (the job has ``id-token: write``)."""
     return bool(env.get("ACTIONS_ID_TOKEN_REQUEST_URL") and env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
@@ -261,7 +272,8 @@ class SignerChoice:
 
 
 def choose(mode: str, env: Mapping[str, str], signing_key_pem: str | None, *,
-           sigstore_factory: Callable[[], Signer] = SigstoreSigner) -> SignerChoice:
+           sigstore_factory: Callable[[], Signer] = SigstoreSigner,
+           has_sigstore: Callable[[], bool] = sigstore_installed) -> SignerChoice:
     """The signer for the ``attest`` input, with the notice to print when ``auto`` skips. ``SigningError`` for
     a mode that cannot work (``key`` without a key, ``sigstore`` without an OIDC token, a bad key, a bad mode)."""
     mode = (mode or "auto").strip().lower()
@@ -277,12 +289,14 @@ def choose(mode: str, env: Mapping[str, str], signing_key_pem: str | None, *,
     if mode == "sigstore":
         if not oidc_available(env):
             raise SigningError("attest=sigstore needs an OIDC token: add `permissions: id-token: write` to the job")
+        if not has_sigstore():
+            raise SigningError("attest=sigstore needs the sigstore package: pip install 'loopforge[evidence]'")
         return SignerChoice(sigstore_factory())
-    if oidc_available(env):
+    if oidc_available(env) and has_sigstore():
         return SignerChoice(sigstore_factory())
     if key:
         return SignerChoice(KeySigner(key))
-    return SignerChoice(None, NOTICE_SKIPPED)
+    return SignerChoice(None, NOTICE_NO_SIGSTORE if oidc_available(env) else NOTICE_SKIPPED)
 
 
 def choose_signer(mode: str, env: Mapping[str, str], signing_key_pem: str | None) -> Signer | None:

@@ -4,10 +4,10 @@ verify`` passes with the public key; one changed byte, the wrong commit, an edit
 why; a bypass merge → a statement with FAILED.
 
 INTEGRATION (lead): these tests need the Action to call ``loopforge.evidence.action_step.attest_step`` after a
-merge is recorded (the exact wiring is commit "TEMPORARY wiring" on branch wt-evidence, reverted right after it)
-and the inputs ``attest`` / ``signing-key`` in action.yml. Until then they fail, so the module is marked
-``xfail(strict=True)``: once the wiring lands they pass, strict xfail turns that into a failure, and the marker
-below must be deleted.
+merge is recorded: the exact wiring of the ``loopforge/action/`` pipeline is commit 7dd2d6d on branch wt-evidence
+(``git show 7dd2d6d -- loopforge/action``; with it these 3 tests passed, then it was reverted), plus the inputs
+``attest`` / ``signing-key`` in action.yml. Until then they fail, so the module is marked ``xfail(strict=True)``:
+once the wiring lands they pass, strict xfail turns that into a failure, and the marker below must be deleted.
 """
 
 from __future__ import annotations

@@ -15,8 +15,10 @@ from securesystemslib.exceptions import VerificationError
 from securesystemslib.signer import SSlibKey
 
 from loopforge.evidence.signing import (
+    NOTICE_NO_SIGSTORE,
     NOTICE_SKIPPED,
     KeySigner,
+    SignerChoice,
     SigningError,
     SigstoreSigner,
     VerificationFailed,
@@ -162,6 +164,16 @@ def test_the_attest_input(mode: str, env: dict[str, str], key: str | None, expec
     assert choice.notice == (NOTICE_SKIPPED if mode == "auto" and expected is None else None)
     if expected == "key":
         assert isinstance(choose_signer(mode, env, pem), KeySigner)
+
+
+def test_auto_without_the_sigstore_package_falls_back_and_sigstore_mode_says_what_to_install() -> None:
+    def missing() -> bool:
+        return False
+
+    assert choose("auto", OIDC, None, has_sigstore=missing) == SignerChoice(None, NOTICE_NO_SIGSTORE)
+    assert isinstance(choose("auto", OIDC, ecdsa_pem()[0], has_sigstore=missing).signer, KeySigner)
+    with pytest.raises(SigningError, match=r"pip install 'loopforge\[evidence\]'"):
+        choose("sigstore", OIDC, None, has_sigstore=missing)
 
 
 @pytest.mark.parametrize(("mode", "env", "key", "message"), [
