@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -16,59 +15,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from loopforge.cli.options import add_store_options, store_from_args, store_parent
+from loopforge.cli.output import error_line, fail
 from loopforge.errors import InputError, LoopForgeError
 from loopforge.evidence.signing import load_public_key
 from loopforge.evidence.store import AttestationStore, attestation_store_for
 from loopforge.evidence.verify import Trust, verify_merge
 from loopforge.repository.base import Repository
+from loopforge.text import clean_text
 
 _SHA = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 
-#: ``open_stores(args) -> (records, attestations)``; the lead may point it at the shared store factory.
+#: ``open_stores(args) -> (records, attestations)`` (tests may pass another).
 StoreOpener = Callable[[argparse.Namespace], tuple[Repository, AttestationStore]]
 
 
 def _clean(text: str, limit: int = 300) -> str:
-    """Untrusted text on one line: control characters out, bounded."""
-    out = "".join(ch if ch >= " " and ch != "\x7f" else " " for ch in text)
-    return out[:limit] + ("…" if len(out) > limit else "")
+    return clean_text(text, limit)
 
 
 def open_stores(args: argparse.Namespace) -> tuple[Repository, AttestationStore]:
-    """The records' store chosen by ``--db`` / ``--dynamodb-table`` / ``--branch`` and the evidence beside it.
-    A read command never creates a store: a missing SQLite file is an input error."""
-    branch = getattr(args, "branch", None)
-    table = getattr(args, "dynamodb_table", None)
-    records: Repository
-    if branch:
-        from loopforge.github.client import make_github
-        from loopforge.repository.branch import DEFAULT_BRANCH, BranchRepository
-
-        full_name, _, name = str(branch).partition("@")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", full_name):
-            raise InputError(f"--branch: expected OWNER/REPO[@BRANCH], got {_clean(str(branch), 80)!r}")
-        token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
-        gh = make_github(token, os.environ.get("GITHUB_API_URL") or "https://api.github.com")
-        records = BranchRepository((gh, full_name), branch=name or DEFAULT_BRANCH)
-    elif table:
-        from loopforge.repository.dynamodb import DynamoDBRepository
-
-        records = DynamoDBRepository(table_name=table)
-    else:
-        from loopforge.repository.sqlite import SQLiteRepository
-
-        db = getattr(args, "db", None) or os.environ.get("LOOPFORGE_DB") or "loopforge.db"
-        if not Path(db).is_file():
-            raise InputError(f"no SQLite store at {_clean(db, 200)} (pass --db PATH)")
-        records = SQLiteRepository(db)
+    """The records' store the shared options name (``--db`` / ``--dynamodb-table`` / ``--branch``, through
+    ``loopforge.cli.options.store_from_args``: a read never creates a store) and the evidence beside it."""
+    records = store_from_args(args, create=False)
     return records, attestation_store_for(records)
-
-
-def _store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", default=None, help="SQLite store file (env LOOPFORGE_DB; default loopforge.db)")
-    parser.add_argument("--dynamodb-table", default=None, help="read the DynamoDB table instead")
-    parser.add_argument("--branch", default=None, metavar="OWNER/REPO[@BRANCH]",
-                        help="read the Action's branch store through GitHub's API (GITHUB_TOKEN)")
 
 
 def _trust_options(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +92,7 @@ def _run(body: Callable[[argparse.Namespace, TextIO], int], opener: StoreOpener 
         try:
             return body(args, sys.stdout)
         except (LoopForgeError, ValueError) as exc:  # bad input, an unreadable store: one line, exit 2
-            print(f"loopforge: error: {_clean(str(exc), 500)}", file=sys.stderr)
+            print(error_line(exc), file=sys.stderr)
             return 2
     return func
 
@@ -146,8 +116,7 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         print(f"verified: the evidence of {sha} is signed, about that commit, and matches the trail", file=out)
         return 0
     names = ", ".join(c.name for c in outcome.failures)
-    print(f"loopforge: error: the evidence of {sha} does not verify ({_clean(names, 300)})", file=sys.stderr)
-    return 1
+    return fail(f"the evidence of {sha} does not verify ({names})")
 
 
 def _decoded(text: str) -> Any:
@@ -210,21 +179,23 @@ def cmd_evidence(args: argparse.Namespace, out: TextIO) -> int:
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], *,
                  opener: StoreOpener | None = None) -> None:
     """``attest verify``, ``attest show`` and ``evidence``."""
-    attest = sub.add_parser("attest", help="verify or show the signed evidence of a merge")
+    attest = sub.add_parser("attest", help="verify or show the signed evidence of a merge",
+                            description="The signed evidence of each merge (docs/evidence.md).")
     attest_sub = attest.add_subparsers(dest="attest_command", required=True)
-    verify = attest_sub.add_parser("verify", help="verify the evidence of a merge commit offline (exit 1 if not)")
+    verify = attest_sub.add_parser("verify", parents=[store_parent()],
+                                   help="verify the evidence of a merge commit offline (exit 1 if not)")
     verify.add_argument("sha", help="the merge commit SHA")
     _trust_options(verify)
     verify.add_argument("--policy-file", metavar="PATH", help="also check this policy file's SHA-256")
-    _store_options(verify)
     verify.set_defaults(func=_run(cmd_verify, opener))
-    show = attest_sub.add_parser("show", help="print the statements of a merge commit's evidence")
+    show = attest_sub.add_parser("show", parents=[store_parent()],
+                                 help="print the statements of a merge commit's evidence (not verified)")
     show.add_argument("sha", help="the merge commit SHA")
     show.add_argument("--format", choices=("text", "json"), default="text")
-    _store_options(show)
     show.set_defaults(func=_run(cmd_show, opener))
 
-    evidence = sub.add_parser("evidence", help="the auditor's export: one row per merged pull request")
+    evidence = sub.add_parser("evidence", parents=[store_parent()],
+                              help="the auditor's export: one row per merged pull request")
     evidence.add_argument("--repo", metavar="OWNER/REPO")
     evidence.add_argument("--since", metavar="DATE", help="merged at or after (YYYY-MM-DD or ISO time, UTC)")
     evidence.add_argument("--until", metavar="DATE", help="merged before")
@@ -233,13 +204,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], *,
     evidence.add_argument("--format", choices=("csv", "json"), default="csv")
     evidence.add_argument("--output", "-o", metavar="FILE")
     _trust_options(evidence)
-    _store_options(evidence)
     evidence.set_defaults(func=_run(cmd_evidence, opener))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (``python -m loopforge.evidence.cli``) until the lead wires ``add_commands``."""
     parser = argparse.ArgumentParser(prog="loopforge")
+    add_store_options(parser, top_level=True)
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

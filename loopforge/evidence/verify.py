@@ -51,7 +51,7 @@ class Check:
     detail: str
 
     def line(self) -> str:
-        return f"{'ok    ' if self.ok else 'FAILED'} {self.name}: {self.detail}"
+        return f"[{'ok' if self.ok else 'FAILED'}] {self.name}: {self.detail}"
 
 
 @dataclass

@@ -153,7 +153,7 @@ def test_tampering_fails_naming_why(scenario: Scenario, capsys: pytest.CaptureFi
                            json.dumps(dict(envelope, payload=base64.b64encode(payload).decode())))
     assert scenario.verify() == 1
     out = capsys.readouterr()
-    assert "FAILED signature vsa.dsse.json" in out.out and "signature vsa.dsse.json" in out.err
+    assert "[FAILED] signature vsa.dsse.json" in out.out and "signature vsa.dsse.json" in out.err
     scenario.fake.set_file("loopforge-state", f"{EVIDENCE}/vsa.dsse.json", files[f"{EVIDENCE}/vsa.dsse.json"])
     assert scenario.verify() == 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import io
@@ -15,7 +14,7 @@ import pytest
 from conftest import ecdsa_pem
 
 from loopforge.evidence.attest import attest_merge
-from loopforge.evidence.cli import add_commands
+from loopforge.evidence.cli import main
 from loopforge.evidence.export import COLUMNS, evidence_rows, safe_cell, sample, to_csv
 from loopforge.evidence.facts import MergeFacts, ReviewFact, all_merge_facts
 from loopforge.evidence.signing import KeySigner, load_public_key
@@ -119,10 +118,7 @@ def test_csv_of_hostile_titles_and_logins(tmp_path: Path) -> None:
 
 
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="loopforge")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return main(argv)
 
 
 def test_cli_export_with_verification(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

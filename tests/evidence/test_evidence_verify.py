@@ -3,7 +3,6 @@ trail entry, a policy file that is not the one attested); the ``attest`` CLI com
 
 from __future__ import annotations
 
-import argparse
 import base64
 import dataclasses
 import json
@@ -15,7 +14,7 @@ import pytest
 from conftest import MERGE_SHA, RECORD, Trail, ecdsa_pem
 
 from loopforge.evidence.attest import attest_merge
-from loopforge.evidence.cli import add_commands
+from loopforge.evidence.cli import main
 from loopforge.evidence.signing import KeySigner, load_public_key
 from loopforge.evidence.store import AttestationSet, MemoryAttestationStore, attestation_store_for
 from loopforge.evidence.verify import Trust, verify_merge
@@ -159,10 +158,7 @@ def test_missing_trust_material_is_named(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------- CLI
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="loopforge")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return main(argv)
 
 
 def test_cli_verify_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,7 +168,7 @@ def test_cli_verify_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     db = str(repo.path)
     assert cli(["attest", "verify", MERGE_SHA, "--key", str(tmp_path / "pub.pem"), "--db", db]) == 0
     out = capsys.readouterr().out
-    assert out.count("ok     ") == 13 and "verified:" in out
+    assert out.count("[ok] ") == 13 and "verified:" in out
     assert cli(["attest", "show", MERGE_SHA, "--db", db, "--format", "json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["statements"]["vsa.dsse.json"]["predicate"]["verificationResult"] == "PASSED"
@@ -187,7 +183,7 @@ def test_cli_verify_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     (["attest", "verify", MERGE_SHA], "pass --key PUB.PEM"),
     (["attest", "verify", MERGE_SHA, "--key", "missing.pem"], "--key: cannot read"),
     (["attest", "verify", MERGE_SHA, "--certificate-identity", "x"], "go together"),
-    (["attest", "show", MERGE_SHA, "--db", "nowhere.db"], "no SQLite store at nowhere.db"),
+    (["attest", "show", MERGE_SHA, "--db", "nowhere.db"], "nowhere.db: no such store file"),
     (["evidence", "--sample", "3"], "--sample needs --seed"),
     (["evidence", "--since", "last tuesday"], "is not a date"),
     (["evidence", "--repo", "o/r/x"], "expected OWNER/REPO"),
