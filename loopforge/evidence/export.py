@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from loopforge.cli.output import FORMULA_PREFIXES
 from loopforge.evidence.facts import MergeFacts, all_merge_facts
 from loopforge.evidence.store import AttestationStore
 from loopforge.evidence.verify import Trust, verify_merge
@@ -28,7 +29,7 @@ COLUMNS = ["repository", "pr_number", "pr_title", "linked_issue", "author", "mer
            "approvers", "ci_at_merged_head", "policy_digest", "verdict_at_merge", "violations",
            "attestation_present", "attestation_verified"]
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = FORMULA_PREFIXES  # the CLI's one list of what a spreadsheet reads as a formula
 
 
 @dataclass(frozen=True)
