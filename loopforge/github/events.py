@@ -38,11 +38,19 @@ class _M(BaseModel):
 
 #: A commit SHA (SHA-1, or SHA-256 for repositories that use it): it goes into API paths, so nothing else passes.
 Sha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")]
+_SHA = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 
 
 class User(_M):
     login: str
+    id: StrictInt | None = None  # the immutable account id (a login can be renamed and re-registered)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _lenient_id(cls, value: object) -> object:
+        # an extra fact, not one routing needs: a payload without a usable id still parses
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class Label(_M):
@@ -90,12 +98,18 @@ class PullRequest(_M):
     merged: StrictBool | None = None
     merged_at: datetime | None = None
     merged_by: User | None = None
+    merge_commit_sha: str | None = None
     html_url: str | None = None
     user: User | None = None
     head: Ref
     base: Ref
     labels: list[Label] = Field(default_factory=list)
     updated_at: datetime | None = None
+
+    @field_validator("merge_commit_sha", mode="before")
+    @classmethod
+    def _sha_or_none(cls, value: object) -> object:
+        return value if isinstance(value, str) and _SHA.match(value) else None
 
 
 class Review(_M):

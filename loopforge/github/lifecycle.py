@@ -74,14 +74,37 @@ def _newer_run(stored: dict[str, Any] | None, incoming: dict[str, Any]) -> bool:
     return str(incoming.get("at") or "") >= str(stored.get("at") or "")
 
 
-def _apply_review(reviews: dict[str, Any], user: str, state: str, at: str) -> None:
-    """Latest review per reviewer, by submission time; a dismissal wins a tie with the review it dismisses."""
+def _apply_review(reviews: dict[str, Any], user: str, state: str, at: str, *, user_id: int | None = None,
+                  commit_id: str | None = None) -> None:
+    """Latest review per reviewer, by submission time; a dismissal wins a tie with the review it dismisses.
+    The reviewer's immutable account id and the commit the review was for are kept when the payload has them
+    (signed evidence names both: a login can change hands, an approval can be for an older commit)."""
     stored = reviews.get(user)
     if isinstance(stored, dict):
         s_at = str(stored.get("at") or "")
         if at < s_at or (at == s_at and stored.get("state") == "dismissed" and state != "dismissed"):
             return  # an older review (or the dismissed one) arriving late
-    reviews[user] = {"state": state, "at": at}
+    review: dict[str, Any] = {"state": state, "at": at}
+    if user_id is not None:
+        review["id"] = user_id
+    if commit_id:
+        review["commit_id"] = commit_id
+    reviews[user] = review
+
+
+def _merge_facts(facts: dict[str, Any], pr: PullRequest) -> None:
+    """The facts of a merge, kept once (the first snapshot that shows the merge): the merge commit, who merged
+    and when. Evidence of the merge (``loopforge.evidence``) is built from them."""
+    if not pr.merged or facts.get("merge_commit_sha"):
+        return
+    if pr.merge_commit_sha:
+        facts["merge_commit_sha"] = pr.merge_commit_sha
+    if pr.merged_at:
+        facts["merged_at"] = _iso(pr.merged_at)
+    if pr.merged_by is not None:
+        facts["merged_by"] = pr.merged_by.login
+        if pr.merged_by.id is not None:
+            facts["merged_by_id"] = pr.merged_by.id
 
 
 def _review_state(value: Any) -> str | None:
@@ -164,12 +187,17 @@ def _pr_facts(pr: PullRequest, old: dict[str, Any] | None) -> tuple[dict[str, An
         facts.update({
             "number": pr.number, "url": pr.html_url, "head_sha": pr.head.sha, "head_ref": pr.head.ref,
             "base_ref": pr.base.ref, "draft": bool(pr.draft), "state": pr.state, "merged": bool(pr.merged),
-            "title": pr.title[:300],
+            "title": pr.title[:300], "base_sha": pr.base.sha,
         })
+        if pr.user is not None:
+            facts["author"] = pr.user.login
+            if pr.user.id is not None:
+                facts["author_id"] = pr.user.id
         if at:
             facts["updated_at"] = at
     elif pr.merged and not facts.get("merged"):
         facts.update({"state": "closed", "merged": True})
+    _merge_facts(facts, pr)
     facts.setdefault("reviews", {})
     facts.setdefault("review_requested", False)
     return facts, fresh
@@ -238,12 +266,13 @@ def plan_event(event: Event, current: LoopState | None, metadata: dict[str, Any]
         review = event.review
         assert review is not None
         user = review.user.login if review.user else "unknown"
+        user_id = review.user.id if review.user else None
         state = review.state.lower()
         at = _iso(review.submitted_at or event.occurred_at)
         if event.action == "dismissed" or state == "dismissed":
-            _apply_review(prf["reviews"], user, "dismissed", at)
+            _apply_review(prf["reviews"], user, "dismissed", at, user_id=user_id, commit_id=review.commit_id)
         elif state in ("approved", "changes_requested"):
-            _apply_review(prf["reviews"], user, state, at)
+            _apply_review(prf["reviews"], user, state, at, user_id=user_id, commit_id=review.commit_id)
     elif event.ci_sha is not None:
         if event.ci_sha != pr.head.sha:
             return Plan(None, [Step("note", None, trigger, f"CI result for {event.ci_sha[:7]}, which is no longer "

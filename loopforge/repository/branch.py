@@ -456,4 +456,32 @@ class BranchRepository:
             time.sleep(min(self.max_backoff, self.backoff * 2 ** attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # ------------------------------------------------------------------ other files (loopforge.evidence)
+    def read_path(self, path: str) -> bytes | None:
+        """A file on the data branch (at its tip), or None. Used for ``attestations/<merge sha>/…``."""
+        return self._file(path, self.branch)
+
+    def commit_files(self, files: dict[str, str], message: str, *, unless_exists: str) -> bool:
+        """Add ``files`` in one commit on the branch tip, unless ``unless_exists`` is already there (False,
+        nothing written). The same compare-and-swap and bounded rebases as ``append``."""
+        if not files or any(not p or p.startswith(ROOT + "/") or ".." in p.split("/") for p in files):
+            raise ValueError("commit_files writes other files than records, by relative path")
+        tip = self._read_ref()
+        for attempt in range(self.max_rebases + 1):
+            if attempt:
+                time.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (attempt - 1))))
+            if tip is not None and self._file(unless_exists, tip) is not None:
+                return False
+            commit, tree = self._commit(tip, files, message)
+            try:
+                self._move_ref(tip, commit)
+            except _Moved as moved:
+                tip = moved.tip
+                continue
+            self._cached(self._trees, commit, tree)
+            return True
+        raise ConcurrencyError(f"{self.full_name}@{self.branch} kept moving; gave up after {self.max_rebases} "
+                               f"rebases writing {unless_exists}")
+
+
 __all__ = ["DEFAULT_BRANCH", "BranchRepository", "key_file", "record_dir"]

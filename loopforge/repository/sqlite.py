@@ -2,7 +2,9 @@
 
 WAL mode, one row per entry under a ``PRIMARY KEY (record_id, sequence)`` (a second writer of the same
 sequence hits the key: that is the concurrency check), and one head row per record for current-state reads
-and indexed queries. Safe across threads (a connection per thread) and processes (SQLite file locking).
+and indexed queries; the ``attestations`` table holds the signed evidence of merges (``loopforge.evidence``;
+created on open, so older databases gain it). Safe across threads (a connection per thread) and processes (SQLite
+file locking).
 
 Every ``sqlite3`` error is translated here (``_translated``), by SQLite's result code, into the store errors of
 ``loopforge.errors``: not a database or a corrupt one → ``StoreCorrupt``; busy, locked, I/O, disk full →
@@ -57,6 +59,15 @@ CREATE TABLE IF NOT EXISTS entries (
     PRIMARY KEY (record_id, sequence)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_key ON entries (record_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS attestations (
+    merge_sha TEXT NOT NULL,
+    name TEXT NOT NULL,
+    repo TEXT,
+    record_id TEXT,
+    created_at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (merge_sha, name)
+) WITHOUT ROWID;
 """
 
 
