@@ -23,7 +23,14 @@ from loopforge.github.events import Event, MalformedEvent, UnsupportedEvent, par
 from loopforge.github.governance import Governance
 from loopforge.github.lookup import PullLookup
 from loopforge.github.recorder import Recorded, Route, RunInfo, record_event, route
-from loopforge.github.render import GateRow, GateView, SummaryView, check_run_output, render_summary
+from loopforge.github.render import (
+    GateRow,
+    GateView,
+    StaleApproval,
+    SummaryView,
+    check_run_output,
+    render_summary,
+)
 from loopforge.records import LoopRecord
 from loopforge.repository.base import Repository
 from loopforge.service import LoopService, Veto
@@ -158,7 +165,8 @@ class Gate:
 
 def evaluate_gate(service: LoopService, record: LoopRecord,
                   policy_rows: Callable[[], list[GateRow]] = list,
-                  note: Callable[[], str | None] = lambda: None) -> Gate | None:
+                  note: Callable[[], str | None] = lambda: None,
+                  stale: Callable[[], list[StaleApproval]] = list) -> Gate | None:
     """The dry run of ``merged`` for an open PR: may it merge now, and if not, why (rule by rule)."""
     if record.state not in _OPEN_PR_STATES:
         return None
@@ -182,8 +190,8 @@ def evaluate_gate(service: LoopService, record: LoopRecord,
         failed = failed or row.status == "failed"
         pending = pending or row.status == "pending"
     verdict_view = "pass" if check.allowed and not failed and not pending else ("block" if failed else "pending")
-    return Gate(GateView(verdict=verdict_view, rows=rows, note=note()), "pass" if verdict_view == "pass" else "block",
-                failed, check.vetoes)
+    return Gate(GateView(verdict=verdict_view, rows=rows, note=note(), stale=stale()),
+                "pass" if verdict_view == "pass" else "block", failed, check.vetoes)
 
 
 def merged_gate(governance: Governance | None) -> Gate | None:
@@ -196,7 +204,7 @@ def merged_gate(governance: Governance | None) -> Gate | None:
     blocked = bool(governance.error) or evaluation is None or not evaluation.passed
     verdict = "block" if blocked else "pass"
     note = " ".join(filter(None, [governance.note(), "Evaluated when the merge was recorded."]))
-    return Gate(GateView(verdict=verdict, rows=rows, note=note), verdict,
+    return Gate(GateView(verdict=verdict, rows=rows, note=note, stale=governance.stale()), verdict,
                 any(r.status == "failed" for r in rows), [])
 
 
@@ -381,7 +389,8 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
     gate = None
     if routed.pr is not None:
         gate = evaluate_gate(service, record, lambda: governance.rows() if governance else [],
-                             lambda: governance.note() if governance else None)
+                             lambda: governance.note() if governance else None,
+                             lambda: governance.stale() if governance else [])
         if gate is None and record.state is S.MERGED and recorded.outcome != "duplicate":
             gate = merged_gate(governance)
     if governance is not None:

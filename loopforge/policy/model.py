@@ -782,8 +782,8 @@ def _cross_check(policy: Policy, source: str) -> None:
                 raise PolicyError(source, f"rules[{i}]", f"rule {name!r} is not used in policy")
 
 
-def load_policy(text: str, source: str = DEFAULT_POLICY_PATH) -> Policy:
-    """Parse and validate a policy. Raises ``PolicyError`` (one line naming the key and the problem)."""
+def parse_policy_yaml(text: str, source: str = DEFAULT_POLICY_PATH) -> dict[str, Any]:
+    """The top-level mapping of a policy file (duplicate keys refused). Raises ``PolicyError``."""
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
@@ -796,14 +796,32 @@ def load_policy(text: str, source: str = DEFAULT_POLICY_PATH) -> Policy:
         raise PolicyError(source, "", "the policy is empty (start with version: 1)")
     if not isinstance(data, dict):
         raise PolicyError(source, "", f"expected a mapping at the top level, got {_kind(data)}")
+    return data
+
+
+def build_policy(data: dict[str, Any], source: str, digest: str, *, cross_check: bool = True) -> Policy:
+    """Validate a parsed policy mapping. ``cross_check=False`` skips references that another file may satisfy
+    (a file with ``extends`` checked on its own)."""
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
         raise _from_validation_error(exc, source) from None
-    _cross_check(policy, source)
+    if cross_check:
+        _cross_check(policy, source)
     policy._source = source
-    policy._digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    policy._digest = digest
     return policy
+
+
+def load_policy(text: str, source: str = DEFAULT_POLICY_PATH) -> Policy:
+    """Parse and validate a policy. Raises ``PolicyError`` (one line naming the key and the problem).
+
+    A file with ``extends`` is checked on its own here (its shape; references to the shared file are not
+    resolved): ``loopforge.policy.extends.load_extended`` reads the shared policy and merges.
+    """
+    data = parse_policy_yaml(text, source)
+    return build_policy(data, source, hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                        cross_check="extends" not in data)
 
 
 def load_policy_file(path: str | Path, source: str | None = None) -> Policy:
