@@ -39,3 +39,7 @@ class RecordExists(LoopForgeError):
 
 class StoreError(LoopForgeError):
     """The store failed in a way that retrying the same call will not fix (permissions, bad config)."""
+
+
+class InputError(LoopForgeError):
+    """A bad command-line argument, action input, or a reference of the wrong shape."""

@@ -86,14 +86,27 @@ def _context_from_event(event: dict[str, Any], changed: list[str] | None) -> Fak
 
 
 @policy.command("explain")
-@click.option("--pr-event", "event_file", required=True, help="A webhook payload (GITHUB_EVENT_PATH) with a PR.")
+@click.option("--pr", "pr_ref", default=None, help="owner/repo#N: the live verdict the Action would give now "
+                                                   "(token from GITHUB_TOKEN or GH_TOKEN; GITHUB_API_URL honoured).")
+@click.option("--state-branch", default="loopforge-state", show_default=True, help="With --pr: the record store.")
+@click.option("--pr-event", "event_file", default=None, help="A webhook payload (GITHUB_EVENT_PATH) with a PR.")
 @click.option("--policy", "policy_file", default=DEFAULT_POLICY_PATH, show_default=True, help="The policy file.")
 @click.option("--changed-files", "changed_file", default=None,
               help="A file listing the PR's changed paths, one per line ('-' for stdin); the event does not hold them.")
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON.")
-def explain_cmd(event_file: str, policy_file: str, changed_file: str | None, as_json: bool) -> None:
-    """Which rules apply to the PR in an event, and why (offline: unknown facts are reported, never assumed
-    to pass; gates and guards are not run)."""
+def explain_cmd(pr_ref: str | None, state_branch: str, event_file: str | None, policy_file: str,
+                changed_file: str | None, as_json: bool) -> None:
+    """Which rules apply to a PR, and why: --pr reads the live PR as the Action does; --pr-event is offline
+    (unknown facts are reported, never assumed to pass; gates and guards are not run)."""
+    if (pr_ref is None) == (event_file is None):
+        _fail("give exactly one of --pr owner/repo#N or --pr-event FILE", 2)
+    if pr_ref is not None:
+        import os
+
+        from loopforge.policy.explain import run
+
+        sys.exit(run(pr_ref, os.environ, sys.stdout, sys.stderr, policy_path=policy_file, state_branch=state_branch))
+    assert event_file is not None
     event_path = _existing(event_file, "event")
     _existing(policy_file, "policy")
     try:
