@@ -26,6 +26,7 @@ from loopforge.policy.fingerprint import Fingerprint, Ledger, head_fingerprint
 from loopforge.policy.gates import GateVerdict, gate_key, run_gate, truncate_utf8
 from loopforge.policy.guards import GuardLoadError, load_guard
 from loopforge.policy.model import (
+    Actors,
     ApprovalRequirement,
     ChangesRequestedRequirement,
     CIRequirement,
@@ -305,7 +306,8 @@ def _approvals(req: ApprovalRequirement, env: RuleEnv) -> Check:
                 continue
             carried.append(f"approval by {who} carried from {short_sha(review.commit_id)}: same diff")
             _note_carried(env, review)
-        check = check_actor(review.user, req.from_, env)
+        people = Actors(not_users=req.from_.not_users) if by_owners and req.from_ is not None else req.from_
+        check = check_actor(review.user, people, env)
         if check.ok:
             counted.append(who)
             valid.append(review)
@@ -335,6 +337,18 @@ def _approvals(req: ApprovalRequirement, env: RuleEnv) -> Check:
         except CodeownersError as exc:
             return Check(Status.FAILED, f"{head}; {exc}", details)
         details.update(owner_details)
+        owning = {str(v["approved_by"]).split(" ", 1)[0].lower() for v in owner_details["files"].values()
+                  if v.get("approved_by")}
+        not_counted += [f"{safe(r.user)} (owns none of the changed files)" for r in valid
+                        if r.user.lower() not in owning]
+        counted = [safe(r.user) for r in valid if r.user.lower() in owning]
+        details.update({"counted": counted, "not_counted": not_counted})
+        head = f"{len(counted)} of {req.count} approval{'s' if req.count != 1 else ''} from {source}"
+        head += f": {', '.join(counted)}" if counted else ""
+        extra = [f"not counted: {', '.join(not_counted)}"] if not_counted else []
+        extra += [f"dismissed by push: {', '.join(stale)}"] if stale else []
+        extra += carried
+        waiting = [f"waiting for {req.count - len(counted)} more"] if len(counted) < req.count else []
         if unowned:
             waiting.append(f"waiting for code owners of {', '.join(unowned)}")
             missing += owner_missing
