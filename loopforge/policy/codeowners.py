@@ -23,6 +23,12 @@ from loopforge.errors import LoopForgeError
 CODEOWNERS_PATHS: tuple[str, ...] = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 MAX_BYTES = 3 * 1024 * 1024  # GitHub ignores a CODEOWNERS file over 3 MB
 
+try:  # pathspec >= 1.0 names gitignore's own rules "gitignore"; 0.12 has only "gitwildmatch"
+    pathspec.util.lookup_pattern("gitignore")
+    _FACTORY = "gitignore"
+except LookupError:  # pragma: no cover - depends on the installed pathspec
+    _FACTORY = "gitwildmatch"
+
 _USER = re.compile(r"^@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?)$")
 _TEAM = re.compile(r"^@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -120,7 +126,7 @@ def parse_codeowners(text: str, path: str = "CODEOWNERS") -> Codeowners:
         if "[" in pattern.replace("\\[", ""):
             raise CodeownersError(path, number, f"pattern {pattern[:80]!r}: CODEOWNERS has no [ ] ranges")
         try:
-            spec = pathspec.PathSpec.from_lines("gitwildmatch", [pattern])
+            spec = pathspec.PathSpec.from_lines(_FACTORY, [pattern])
         except Exception as exc:
             raise CodeownersError(path, number, f"invalid pattern {pattern[:80]!r}: {exc}") from None
         owners = tuple(_owner(t, path, number) for t in owner_tokens)

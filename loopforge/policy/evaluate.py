@@ -255,8 +255,7 @@ def evaluate(
         if disapproval.blocking:
             blocking = [*blocking, disapproval.name]
             status = disapproval.status if status is not Status.FAILED else status
-        elif status is Status.SKIPPED:
-            status = Status.PASSED
+        # a standing-free disapproval leaves the verdict to the rules (and to options.no_rule_applies)
     ledger: dict[str, Any] | None = None
     if fingerprint is not None:
         with contextlib.suppress(Exception):  # the ledger stays as it was; the rules reported the problem
