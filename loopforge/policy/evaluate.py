@@ -260,6 +260,8 @@ def evaluate(
     if fingerprint is not None:
         with contextlib.suppress(Exception):  # the ledger stays as it was; the rules reported the problem
             env.ledger.update_approvals(latest_reviews(ctx.reviews()))
+        with contextlib.suppress(Exception):
+            env.ledger.remember_paths(ctx.changed_files())
         ledger = env.ledger.as_metadata()
     notes: list[str] = []
     notes += [f"approval by {safe(c['login'])} carried from {short_sha(c['from'])}: same diff" for c in env.carried]

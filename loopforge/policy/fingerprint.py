@@ -18,7 +18,9 @@ The ledger (``metadata["policy"]`` of the record, written with every ``policy.ev
   first fingerprint seen for a head is kept: a commit's diff does not change when the base branch moves on);
 * ``approvals``: ``{login (lower case): {login, user_id, commit, fingerprint}}`` for every reviewer whose latest
   decisive review approves, with the fingerprint of the commit the approval was given for (``None`` when
-  LoopForge never evaluated that commit as the head: such an approval cannot carry over).
+  LoopForge never evaluated that commit as the head: such an approval cannot carry over);
+* ``diff_paths``: the changed paths of the latest head (at most ``MAX_PATHS``), so that a client reading all
+  facts in one request knows which blob ids to include.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from loopforge.policy.context import ChangedFile, FactUnavailable, PullRequestContext, Review
 
 NULL_OID = "0" * 40
 MAX_HEADS = 20
+MAX_PATHS = 300
 _RENAMES = ("renamed", "copied")
 
 
@@ -88,6 +91,7 @@ class Ledger:
 
     fingerprints: dict[str, str | None]
     approvals: dict[str, dict[str, Any]]
+    paths: list[str] = field(default_factory=list)  # the changed paths of the latest head (for a one-read client)
 
     @classmethod
     def from_metadata(cls, policy_meta: Mapping[str, Any] | None) -> Ledger:
@@ -95,7 +99,8 @@ class Ledger:
         prints = {str(k): (str(v) if isinstance(v, str) else None)
                   for k, v in _as_dict(meta.get("diff_fingerprints")).items()}
         approvals = {str(k): _as_dict(v) for k, v in _as_dict(meta.get("approvals")).items()}
-        return cls(prints, approvals)
+        paths = meta.get("diff_paths")
+        return cls(prints, approvals, [str(p) for p in paths] if isinstance(paths, list) else [])
 
     def fingerprint_of(self, commit: str | None) -> str | None:
         return self.fingerprints.get(commit) if commit else None
@@ -124,5 +129,12 @@ class Ledger:
                         "fingerprint": fingerprint}
         self.approvals = out
 
+    def remember_paths(self, files: Sequence[ChangedFile]) -> None:
+        """The latest head's changed paths (old names too), so a reader knows which blob ids to ask for next
+        time; none beyond ``MAX_PATHS``."""
+        paths = sorted({p for f in files for p in f.paths})
+        self.paths = paths if len(paths) <= MAX_PATHS else []
+
     def as_metadata(self) -> dict[str, Any]:
-        return {"diff_fingerprints": dict(self.fingerprints), "approvals": dict(self.approvals)}
+        return {"diff_fingerprints": dict(self.fingerprints), "approvals": dict(self.approvals),
+                "diff_paths": list(self.paths)}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from loopforge.policy import ChangedFile, FakeContext, Review, evaluate, load_policy
-from loopforge.policy.fingerprint import MAX_HEADS, NULL_OID, Ledger, fingerprint_files, head_fingerprint
+from loopforge.policy.fingerprint import MAX_HEADS, MAX_PATHS, NULL_OID, Ledger, fingerprint_files, head_fingerprint
 from loopforge.policy.rules import Status
 
 OLD, NEW = "a" * 40, "b" * 40
@@ -82,6 +82,15 @@ def test_ledger_keeps_the_first_fingerprint_per_head_and_a_bounded_window() -> N
     assert len(ledger.fingerprints) == MAX_HEADS and OLD not in ledger.fingerprints
 
 
+def test_ledger_paths_include_old_names_and_are_bounded() -> None:
+    ledger = Ledger({}, {})
+    ledger.remember_paths([ChangedFile("b.py", "renamed", previous_filename="a.py"), ChangedFile("c.py")])
+    assert ledger.paths == ["a.py", "b.py", "c.py"]
+    assert Ledger.from_metadata(ledger.as_metadata()).paths == ["a.py", "b.py", "c.py"]
+    ledger.remember_paths([ChangedFile(f"f{i}.py") for i in range(MAX_PATHS + 1)])
+    assert ledger.paths == []
+
+
 def test_ledger_records_each_approval_with_the_fingerprint_of_its_commit() -> None:
     ledger = Ledger({OLD: "f-old", NEW: "f-new"}, {})
     ledger.update_approvals({"alice": Review("alice", "APPROVED", OLD, user_id=7),
@@ -112,6 +121,7 @@ def test_an_approval_of_an_older_head_with_the_same_diff_carries_over() -> None:
     meta = evaluation.record_metadata()["policy"]
     assert meta["diff_fingerprints"] == {OLD: same, NEW: same}
     assert meta["approvals"]["alice"] == {"login": "alice", "user_id": 7, "commit": OLD, "fingerprint": same}
+    assert meta["diff_paths"] == ["src/app.py"]
 
 
 @pytest.mark.parametrize("kw, recorded, why", [
