@@ -14,7 +14,7 @@ Modules: ``model`` (the file), ``context`` (the facts rules read), ``predicates`
 ``gates`` (external reviewers), ``fingerprint`` (diff fingerprints, the approvals ledger), ``codeowners``
 (CODEOWNERS parsing), ``extends`` (shared policies), ``explain`` (``policy explain --pr``: the Action's code path
 on a live PR), ``cli`` (``loopforge policy ...``). Nothing here but ``explain`` speaks HTTP to GitHub; that is
-``loopforge.github.pr_context`` and ``loopforge.github.governance``.
+``loopforge.github.pr_context`` and ``loopforge.action.governance``.
 """
 
 from loopforge.policy.context import (

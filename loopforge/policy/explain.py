@@ -7,7 +7,8 @@ store, and the verdict is the Action's ``evaluate_gate`` (lifecycle gate + polic
 overlay of that store: nothing is written, no check run is posted. Facts are read through a recording proxy of
 the policy's facts interface, and every read is printed.
 
-Exit codes: 0 the verdict is pass, 1 block, 2 bad input (a malformed reference, no token, no such PR).
+Exit codes: 0 the verdict is pass, 1 block, 2 bad input (a malformed reference, no token, no such PR, an API
+error).
 """
 
 from __future__ import annotations
@@ -117,8 +118,8 @@ def explain_pr(ref: str, env: Mapping[str, str], *, policy_path: str = DEFAULT_P
                state_branch: str = "loopforge-state", governance_token: str = "") -> Explanation:
     """The Action's verdict for pull request ``ref`` now (token from ``GITHUB_TOKEN``/``GH_TOKEN``,
     ``GITHUB_API_URL`` honoured). Raises ``InputError`` for bad input; API errors propagate."""
-    from loopforge.action import evaluate_gate
-    from loopforge.github import governance as gov
+    from loopforge.action import governance as gov
+    from loopforge.action.govern import evaluate_gate
     from loopforge.github.client import make_github
     from loopforge.github.events import Event
     from loopforge.github.lookup import GitHubLookup
@@ -185,25 +186,17 @@ def explain_pr(ref: str, env: Mapping[str, str], *, policy_path: str = DEFAULT_P
     return Explanation(verdict, lines)
 
 
-def run(ref: str, env: Mapping[str, str], out: TextIO, err: TextIO, **kw: Any) -> int:
-    """The CLI body: print the explanation; one line and exit 2 on bad input."""
+def run(ref: str, env: Mapping[str, str], out: TextIO, **kw: Any) -> int:
+    """The CLI body: print the explanation, return 0 (pass) or 1 (block). Bad input raises ``InputError``; a
+    GitHub failure raises the ``GitHubError`` it means (the command line prints either as one line, exit 2)."""
     import requests
     from github import GithubException
 
-    from loopforge.errors import LoopForgeError
+    from loopforge.github.client import github_error
 
     try:
         explanation = explain_pr(ref, env, **kw)
-    except InputError as exc:
-        err.write(f"loopforge: error: {exc}\n")
-        return 2
-    except GithubException as exc:
-        message = exc.data.get("message") if isinstance(exc.data, dict) else None
-        err.write(f"loopforge: error: GitHub answered HTTP {exc.status}"
-                  f"{': ' + safe(str(message), 200) if message else ''} (check the token and the reference)\n")
-        return 2
-    except (requests.RequestException, LoopForgeError) as exc:
-        err.write(f"loopforge: error: {safe(f'{type(exc).__name__}: {exc}', 400)}\n")
-        return 2
+    except (GithubException, requests.RequestException) as exc:
+        raise github_error(exc, f"reading {safe(ref, 100)}") from None
     out.write("\n".join(explanation.lines) + "\n")
     return explanation.exit_code
