@@ -27,6 +27,7 @@ from loopforge.policy.explain import run as explain_run
 from tests.action_harness import ROOT
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import assert_clean
+from tests.fakegithub.gitstore import Person, TreeEntry
 from tests.test_governance_e2e import (
     BASE,
     HEAD_REF,
@@ -126,6 +127,36 @@ def test_approval_survives_a_same_diff_rebase_and_goes_stale_when_the_diff_chang
     assert evaluation["diff_fingerprint"]["value"] != fingerprint
     assert f"alice approved {first[:7]}, before the latest push (the diff changed)" in reason_of(
         evaluation, "infra approval")
+
+
+def update_merge(repo: Repo) -> str:
+    """GitHub's "Update branch": a merge commit of the base tip into the head (two parents), on the head branch."""
+    fake = repo.fake
+    head, base = fake.branch_sha(HEAD_REF), fake.branch_sha(BASE)
+    assert head and base
+    files = fake.git.files(fake.git.commits[head].tree)
+    tree = fake.git.edit(fake.git.commits[base].tree,
+                         {p: TreeEntry("", "100644", "blob", sha) for p, sha in files.items()
+                          if fake.git.lookup(fake.git.commits[base].tree, p) is None})
+    me = Person("web-flow", "noreply@github.com", "2026-11-30T09:00:00Z")
+    sha = fake.git.put_commit(tree, [head, base], f"Merge branch '{BASE}' into {HEAD_REF}", me, me)
+    fake.refs[f"refs/heads/{HEAD_REF}"] = sha
+    return sha
+
+
+def test_approval_survives_an_update_merge_of_the_base(repo: Repo) -> None:
+    repo.policy(SAME_DIFF)
+    first = repo.fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)
+    repo.pull(first, files=[("infra/vpc.tf", 1, 0, "added")])
+    repo.fake.add_review(PR, "alice", "APPROVED", first)
+    assert repo.step(ci_completed(first)).outputs["verdict"] == "pass"
+    repo.fake.set_file(BASE, "docs/release.md", "v2\n")
+    merged = update_merge(repo)
+    repo.pull(merged, files=[("infra/vpc.tf", 1, 0, "added")], commits=[first, merged])
+    repo.step(pr_event("synchronize", sha=merged, before=first))
+    result = repo.step(ci_completed(merged))
+    assert result.outputs["verdict"] == "pass", result.stdout
+    assert f"approval by alice carried from {first[:7]}: same diff" in repo.evaluation()["notes"]
 
 
 def test_plain_invalidate_on_push_lists_the_stale_approval(repo: Repo) -> None:
