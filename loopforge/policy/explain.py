@@ -168,10 +168,13 @@ def explain_pr(ref: str, env: Mapping[str, str], *, policy_path: str = DEFAULT_P
         verdict, rows, stale, note = gate.verdict, gate.view.rows, gate.view.stale, gate.view.note
     else:
         # no event recorded yet: the Action would create the record in pr_created, where merging is pending
+        from loopforge.github.render import GateRow
+
         if guard is not None:
             guard.evaluate(None)
-        rows, note, stale = governance.rows(), governance.note(), governance.stale()
-        lines.append("lifecycle: pending (no event of this PR has been recorded yet)")
+        lifecycle = GateRow(rule="lifecycle", status="pending", reason="no event of this PR has been recorded yet; "
+                                                                     "the Action records it as pr_created")
+        rows, note, stale = [lifecycle, *governance.rows()], governance.note(), governance.stale()
         verdict = "block"
     lines.append(f"policy: {governance.source or 'none'}" + (f" — {safe(note, 500)}" if note else ""))
     if governance.error:

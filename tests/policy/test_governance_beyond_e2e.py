@@ -359,3 +359,17 @@ def test_policy_explain_pr_bad_input_is_one_line(repo: Repo, tmp_path: Path) -> 
                               env={**env, **env_extra}, capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_policy_explain_pr_before_any_event_is_pending_on_the_lifecycle(repo: Repo) -> None:
+    repo.policy(SAME_DIFF)
+    first = repo.fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)
+    repo.pull(first, files=[("infra/vpc.tf", 1, 0, "added")])
+    repo.fake.add_review(PR, "alice", "APPROVED", first)
+    code, out, _ = explain(repo)
+    lines = out.splitlines()
+    assert code == 1 and lines[-1] == "verdict: block"
+    assert "record Codertocat/Hello-World#1 (not recorded yet)" in lines[0]
+    assert any(line.startswith("  [pending] lifecycle: no event of this PR has been recorded yet") for line in lines)
+    assert "  [passed] infra approval: 1 of 1 approval from users alice: alice" in lines
+    assert repo.fake.branch_sha("loopforge-state") is None  # nothing was written
