@@ -121,7 +121,7 @@ class Repo:
     def policy(self, text: str) -> None:
         self.fake.set_file(BASE, ".github/loopforge.yml", text)
 
-    def pull(self, head: str = HEAD, *, files: list[tuple[str, int, int]] | None = None,
+    def pull(self, head: str = HEAD, *, files: list[tuple[Any, ...]] | None = None,
              labels: tuple[str, ...] = (), commits: list[str] | None = None, **kw: Any) -> None:
         opened = fixture("pull_request-opened")["pull_request"]
         self.fake.add_pull(PR, head, base=BASE, body=opened["body"], title=kw.pop("title", opened["title"]),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from loopforge.action.facts import Facts
 from loopforge.action.session import Session
 from loopforge.github.recorder import Recorded
-from loopforge.github.render import GateRow, GateView
+from loopforge.github.render import GateRow, GateView, StaleApproval
 from loopforge.records import LoopRecord
 from loopforge.service import LoopService, Veto
 from loopforge.states import OPEN_PR_STATES, PENDING_PR_STATES, LoopState
@@ -38,7 +38,8 @@ def judge(service: LoopService, recorded: Recorded, facts: Facts) -> Gate | None
     assert record is not None
     governance = facts.governance
     gate = evaluate_gate(service, record, lambda: governance.rows() if governance else [],
-                         lambda: governance.note() if governance else None)
+                         lambda: governance.note() if governance else None,
+                         lambda: governance.stale() if governance else [])
     if gate is None and record.state is LoopState.MERGED and recorded.outcome != "duplicate":
         gate = merged_gate(facts)
     return gate
@@ -46,7 +47,8 @@ def judge(service: LoopService, recorded: Recorded, facts: Facts) -> Gate | None
 
 def evaluate_gate(service: LoopService, record: LoopRecord,
                   policy_rows: Callable[[], list[GateRow]] = list,
-                  note: Callable[[], str | None] = lambda: None) -> Gate | None:
+                  note: Callable[[], str | None] = lambda: None,
+                  stale: Callable[[], list[StaleApproval]] = list) -> Gate | None:
     """The dry run of ``merged`` for an open PR: may it merge now, and if not, why (rule by rule)."""
     if record.state not in OPEN_PR_STATES:
         return None
@@ -62,8 +64,8 @@ def evaluate_gate(service: LoopService, record: LoopRecord,
     failed = any(r.status == "failed" for r in rows)
     pending = any(r.status == "pending" for r in rows)
     shown = "pass" if check.allowed and not failed and not pending else ("block" if failed else "pending")
-    return Gate(GateView(verdict=shown, rows=rows, note=note()), "pass" if shown == "pass" else "block", failed,
-                check.vetoes)
+    return Gate(GateView(verdict=shown, rows=rows, note=note(), stale=stale()), "pass" if shown == "pass" else "block",
+                failed, check.vetoes)
 
 
 def _lifecycle_row(record: LoopRecord, veto: Veto) -> GateRow:
@@ -83,5 +85,5 @@ def merged_gate(facts: Facts) -> Gate | None:
     rows = governance.rows()
     verdict = "block" if governance.error or evaluation is None or not evaluation.passed else "pass"
     note = " ".join(filter(None, [governance.note(), "Evaluated when the merge was recorded."]))
-    return Gate(GateView(verdict=verdict, rows=rows, note=note), verdict, any(r.status == "failed" for r in rows),
-                [])
+    return Gate(GateView(verdict=verdict, rows=rows, note=note, stale=governance.stale()), verdict,
+                any(r.status == "failed" for r in rows), [])

@@ -13,15 +13,17 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from github import GithubException
 
 from loopforge.errors import TransitionError
 from loopforge.github.client import make_github
 from loopforge.github.pr_context import GitHubPullRequestContext, fetch_base_tree, read_base_file
-from loopforge.github.render import GateRow
-from loopforge.policy import GuardLoadError, PolicyError, PolicyGuard, load_policy, load_policy_guards
+from loopforge.github.render import GateRow, StaleApproval
+from loopforge.policy import GuardLoadError, PolicyError, PolicyGuard, load_policy_guards
 from loopforge.policy.evaluate import Evaluation
+from loopforge.policy.extends import SharedPolicyUnreadable, SharedRef, load_extended
 from loopforge.records import RecordHead
 from loopforge.service import LoopService
 from loopforge.states import LoopState
@@ -52,11 +54,23 @@ class Governance:
             rows += [GateRow(rule=r.name, status=r.status.value, reason=r.reason) for r in ev.results]
         return rows
 
+    def stale(self) -> list[StaleApproval]:
+        """Approvals a push made stale, with the commit each was given for (for the check-run summary)."""
+        ev = self.evaluation
+        if ev is None:
+            return []
+        return [StaleApproval(login=str(a["login"]), commit=str(a["commit"]), why=str(a.get("why") or ""))
+                for a in ev.stale_approvals]
+
     def note(self) -> str | None:
         ev = self.evaluation
         if ev is None:
             return None
-        parts = [f"Policy {self.source} from the base branch; risk tier: {ev.risk_tier}."]
+        if len(ev.policy_parts) > 1:
+            shown = " over ".join(f"{p['source']} (sha256 {p['sha256'][:12]})" for p in reversed(ev.policy_parts))
+            parts = [f"Policy {shown} from the base branch; risk tier: {ev.risk_tier}."]
+        else:
+            parts = [f"Policy {self.source} from the base branch; risk tier: {ev.risk_tier}."]
         parts += list(ev.notes)
         return " ".join(parts)
 
@@ -82,6 +96,38 @@ def _broken_policy_guard(message: str) -> Any:
     return policy_unreadable
 
 
+def shared_policy_reader(gh_repo: Any, governance_gh: Any | None) -> Any:
+    """``fetch(ref) -> text`` for ``extends``: with the governance token when there is one, else with the
+    workflow's token (which GitHub lets read only its own repository). A failed read raises
+    ``SharedPolicyUnreadable`` naming the permission to grant."""
+    requester = governance_gh.requester if governance_gh is not None else gh_repo._requester
+
+    def fetch(ref: SharedRef) -> str:
+        import base64
+
+        from loopforge.policy.model import DEFAULT_POLICY_PATH
+
+        needs = f"contents: read on {ref.repo}"
+        url = f"/repos/{ref.repo}/contents/{'/'.join(quote(p, safe='') for p in ref.path.split('/'))}"
+        try:
+            _headers, data = requester.requestJsonAndCheck("GET", url, parameters={"ref": ref.ref})
+        except GithubException as exc:
+            if governance_gh is None:
+                detail = (f"HTTP {exc.status}: the workflow's GITHUB_TOKEN can read only this repository; set the "
+                          f"governance-token input to a token with {needs}")
+            else:
+                detail = f"HTTP {exc.status}: the governance token cannot read it (or the path or ref does not exist)"
+            raise SharedPolicyUnreadable(ref, DEFAULT_POLICY_PATH, detail, needs) from None
+        if not isinstance(data, dict) or data.get("type") != "file" or not isinstance(data.get("content"), str):
+            raise SharedPolicyUnreadable(ref, DEFAULT_POLICY_PATH, "not a file", needs)
+        try:
+            return base64.b64decode(data["content"]).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise SharedPolicyUnreadable(ref, DEFAULT_POLICY_PATH, "not UTF-8 text", needs) from None
+
+    return fetch
+
+
 def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: RecordHead | None,
          governance_token: str = "", api_url: str = "https://api.github.com") -> Governance:
     """The governance of one PR event. A missing policy file means no rules (only the lifecycle gates)."""
@@ -98,13 +144,18 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
     if text is None:
         return Governance()
     try:
-        policy = load_policy(text, policy_path)
+        policy = load_extended(text, policy_path, fetch=shared_policy_reader(gh_repo, governance_gh))
+    except SharedPolicyUnreadable as exc:
+        message = f"{exc} — merges are blocked until the shared policy can be read"
+        return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
     except PolicyError as exc:
         message = str(exc)
         return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
     base_dir = _checkout_code_dir(gh_repo, base_ref, policy.options.code_dir)
     cache = ((head.metadata.get("policy") or {}).get("gates") if head else None) or {}
-    guard = PolicyGuard(policy, ctx, base_dir=base_dir, gate_cache=cache if isinstance(cache, dict) else {})
+    history = (head.metadata.get("policy") if head else None) or {}
+    guard = PolicyGuard(policy, ctx, base_dir=base_dir, gate_cache=cache if isinstance(cache, dict) else {},
+                        history=history if isinstance(history, dict) else {})
     return _with_policy_guards(Governance(guards=[guard], policy_guard=guard, source=policy_path), base_dir,
                                base_ref)
 

@@ -1,4 +1,5 @@
-"""``loopforge policy validate | schema | explain``: policy files (``.github/loopforge.yml``), offline.
+"""``loopforge policy validate | schema | explain``: policy files (``.github/loopforge.yml``); ``explain --pr``
+reads a live PR (``loopforge.policy.explain``).
 
 Exit codes as everywhere: ``validate`` exits 1 when the file it checks is invalid (the check failed) and lists
 every problem on its one error line; ``explain`` exits 2 on an invalid policy or event (bad input); a file that
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,12 @@ def schema(args: argparse.Namespace) -> int:
 
 
 def explain(args: argparse.Namespace) -> int:
+    if (args.pr is None) == (args.event_file is None):
+        raise InputError("policy explain: give exactly one of --pr owner/repo#N or --pr-event FILE")
+    if args.pr is not None:  # live: the Action's own code path (loopforge.policy.explain)
+        from loopforge.policy.explain import run
+
+        return run(args.pr, os.environ, sys.stdout, policy_path=args.policy_file, state_branch=args.state_branch)
     event_path = _existing(args.event_file, "event")
     _existing(args.policy_file, "policy")
     try:
@@ -132,10 +140,15 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s = commands.add_parser("schema", help="print the JSON Schema of the policy file")
     s.set_defaults(func=schema)
 
-    e = commands.add_parser("explain", help="which rules apply to the PR in an event, and why (offline)",
-                            description="Which rules apply to the PR in an event, and why (offline: unknown facts "
-                                        "are reported, never assumed to pass; gates and guards are not run).")
-    e.add_argument("--pr-event", dest="event_file", required=True, metavar="FILE",
+    e = commands.add_parser("explain", help="which rules apply to a PR, and why (--pr live, --pr-event offline)",
+                            description="Which rules apply to a PR, and why. --pr: the verdict the Action would give "
+                                        "now, with every fact read (token from GITHUB_TOKEN or GH_TOKEN; exit 0 "
+                                        "pass, 1 block). --pr-event: offline (unknown facts are reported, never "
+                                        "assumed to pass; gates and guards are not run).")
+    e.add_argument("--pr", default=None, metavar="OWNER/REPO#N", help="a live pull request (or its URL)")
+    e.add_argument("--state-branch", default="loopforge-state", metavar="BRANCH",
+                   help="with --pr: the branch holding the records (default loopforge-state)")
+    e.add_argument("--pr-event", dest="event_file", default=None, metavar="FILE",
                    help="a webhook payload (GITHUB_EVENT_PATH) with a PR")
     e.add_argument("--policy", dest="policy_file", default=DEFAULT_POLICY_PATH, metavar="FILE",
                    help=f"the policy file (default {DEFAULT_POLICY_PATH})")

@@ -15,6 +15,7 @@ import base64
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from github import Github, GithubException
 from github.Organization import Organization
@@ -22,16 +23,19 @@ from github.PullRequest import PullRequest
 from github.Repository import Repository
 from github.Team import Team
 
+from loopforge.policy.codeowners import CODEOWNERS_PATHS
 from loopforge.policy.context import (
     PERMISSION_LEVELS,
     ChangedFile,
     CheckState,
+    FactUnavailable,
     IssueRef,
     LabelEvent,
     PermissionMissing,
     Review,
     parse_closing_references,
 )
+from loopforge.policy.fingerprint import NULL_OID
 
 _STATUS_STATE = {"success": ("completed", "success"), "failure": ("completed", "failure"),
                  "error": ("completed", "failure"), "pending": ("in_progress", None)}
@@ -129,7 +133,8 @@ class GitHubPullRequestContext:
     def changed_files(self) -> Sequence[ChangedFile]:
         def load() -> list[ChangedFile]:
             return [ChangedFile(filename=f.filename, status=f.status, additions=f.additions, deletions=f.deletions,
-                                previous_filename=f.previous_filename, patch=f.patch)
+                                previous_filename=f.previous_filename, patch=f.patch,
+                                head_oid=(NULL_OID if f.status == "removed" else (f.sha or None)))
                     for f in self.pull.get_files()]
 
         return self._cached("files", load)  # type: ignore[no-any-return]
@@ -143,7 +148,8 @@ class GitHubPullRequestContext:
     def reviews(self) -> Sequence[Review]:
         def load() -> list[Review]:
             return [Review(user=r.user.login if r.user is not None else "ghost", state=str(r.state),
-                           commit_id=r.commit_id, submitted_at=r.submitted_at, id=r.id)
+                           commit_id=r.commit_id, submitted_at=r.submitted_at, id=r.id,
+                           user_id=r.user.id if r.user is not None else None)
                     for r in self.pull.get_reviews()]
 
         return self._cached("reviews", load)  # type: ignore[no-any-return]
@@ -273,6 +279,60 @@ class GitHubPullRequestContext:
             raise
         self._cache[key] = role
         return role
+
+    def merge_base(self) -> str:
+        """The commit GitHub diffs the PR against: ``GET compare/{base}...{head}`` (one page of one commit)."""
+
+        def load() -> str:
+            basehead = f"{quote(self.base_ref, safe='')}...{self.head_sha}"
+            try:
+                _headers, data = self._repo._requester.requestJsonAndCheck(
+                    "GET", f"{self._repo.url}/compare/{basehead}", parameters={"per_page": 1})
+            except GithubException as exc:
+                raise FactUnavailable("merge base", f"the merge base of {self.base_ref} and "
+                                                    f"{self.head_sha[:7]} cannot be read (HTTP {exc.status})") from None
+            sha = ((data or {}).get("merge_base_commit") or {}).get("sha")
+            if not isinstance(sha, str) or not sha:
+                raise FactUnavailable("merge base")
+            return sha
+
+        return self._cached("merge_base", load)  # type: ignore[no-any-return]
+
+    def diff_blobs(self) -> Mapping[str, tuple[str, str]]:
+        """Head blobs from the file list (REST gives each file's ``sha``); base blobs from the merge base's tree
+        (``GET git/trees/{merge base}?recursive=1``: one request; a truncated tree makes them unknown)."""
+
+        def load() -> dict[str, tuple[str, str]]:
+            files = self.changed_files()
+            if any(f.head_oid is None for f in files):
+                missing = next(f.filename for f in files if f.head_oid is None)
+                raise FactUnavailable("blob ids", f"the head blob of {missing} is not known")
+            base = self.merge_base()
+            try:
+                tree = self._repo.get_git_tree(base, recursive=True)
+            except GithubException as exc:
+                raise FactUnavailable("blob ids", f"the tree of {base[:7]} cannot be read "
+                                                  f"(HTTP {exc.status})") from None
+            if tree.raw_data.get("truncated"):
+                raise FactUnavailable("blob ids", f"the tree of {base[:7]} is too large to list")
+            blobs = {e.path: e.sha for e in tree.tree if e.type == "blob"}
+            out: dict[str, tuple[str, str]] = {}
+            for f in files:
+                old = f.previous_filename if f.status in ("renamed", "copied") and f.previous_filename else f.filename
+                out[f.filename] = (str(f.head_oid), NULL_OID if f.status == "added" else blobs.get(old, NULL_OID))
+            return out
+
+        return self._cached("diff_blobs", load)  # type: ignore[no-any-return]
+
+    def codeowners(self) -> tuple[str, str] | None:
+        def load() -> tuple[str, str] | None:
+            for path in CODEOWNERS_PATHS:
+                text = read_base_file(self._repo, self.base_ref, path)
+                if text is not None:
+                    return path, text
+            return None
+
+        return self._cached("codeowners", load)  # type: ignore[no-any-return]
 
     def diff(self) -> str:
         """A unified diff assembled from the per-file patches (GitHub omits patches of binary or huge files)."""

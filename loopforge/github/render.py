@@ -35,6 +35,7 @@ __all__ = [
     "CheckRunOutput",
     "GateRow",
     "GateView",
+    "StaleApproval",
     "SummaryView",
     "check_run_output",
     "md_escape",
@@ -103,6 +104,16 @@ class GateRow(BaseModel):
     reason: str = ""
 
 
+class StaleApproval(BaseModel):
+    """An approval a push made stale: who gave it (untrusted: escaped), for which commit, and why it lapsed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    login: str
+    commit: str
+    why: str = ""
+
+
 class GateView(BaseModel):
     """The merge gate's verdict for the PR head, with one row per rule."""
 
@@ -111,6 +122,7 @@ class GateView(BaseModel):
     verdict: Literal["pass", "block", "pending"]
     rows: list[GateRow] = Field(default_factory=list)
     note: str | None = None  # e.g. "this PR edits .github/loopforge.yml; it was evaluated under the base policy"
+    stale: list[StaleApproval] = Field(default_factory=list)  # approvals to ask for again
 
 
 class SummaryView(BaseModel):
@@ -278,7 +290,28 @@ def _gate(gate: GateView, budget: int) -> str:
     text = "\n".join([*lines, *shown])
     if omitted:
         text += f"\n\n{omitted} more {'rule' if omitted == 1 else 'rules'} omitted."
-    return text
+    stale = _stale(gate.stale, budget - _nbytes(text) - 2)
+    return f"{text}\n\n{stale}" if stale else text
+
+
+def _stale(stale: Sequence[StaleApproval], budget: int) -> str:
+    """"Stale approvals": one bullet per approval a push made stale, with the commit it was given for."""
+    if not stale:
+        return ""
+    lines = ["**Stale approvals** (a push made them stale; ask these reviewers again):", ""]
+    used = _nbytes("\n".join(lines))
+    for i, item in enumerate(stale):
+        commit = item.commit[:7] if re.fullmatch(r"[0-9a-f]{7,64}", item.commit) else md_escape(item.commit, 12)
+        why = f" — {md_escape(item.why, 120)}" if item.why else ""
+        line = f"- {md_escape(item.login, 60) or '—'} approved `{commit}`{why}"
+        cost = _nbytes(line) + 1
+        if used + cost + 40 > budget:
+            lines.append(f"- … {len(stale) - i} more")
+            break
+        lines.append(line)
+        used += cost
+    text = "\n".join(lines)
+    return text if _nbytes(text) <= budget else ""
 
 
 def _gate_short(gate: GateView) -> str:

@@ -11,8 +11,10 @@
 
 Modules: ``model`` (the file), ``context`` (the facts rules read), ``predicates`` (conditions), ``rules``
 (requirements), ``evaluate`` (verdict, guard), ``guards`` (``module:function`` from the base checkout),
-``gates`` (external reviewers), ``cli`` (``loopforge policy ...``). Nothing here speaks HTTP to GitHub; that is
-``loopforge.github.pr_context``.
+``gates`` (external reviewers), ``fingerprint`` (diff fingerprints, the approvals ledger), ``codeowners``
+(CODEOWNERS parsing), ``extends`` (shared policies), ``explain`` (``policy explain --pr``: the Action's code path
+on a live PR), ``cli`` (``loopforge policy ...``). Nothing here but ``explain`` speaks HTTP to GitHub; that is
+``loopforge.github.pr_context`` and ``loopforge.action.governance``.
 """
 
 from loopforge.policy.context import (

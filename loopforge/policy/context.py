@@ -39,6 +39,7 @@ class ChangedFile:
     deletions: int = 0
     previous_filename: str | None = None  # for renames: a file moved *out of* a guarded path still matches
     patch: str | None = None
+    head_oid: str | None = None  # blob id at the head (REST: the file's ``sha``); None: not known
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -55,6 +56,7 @@ class Review:
     commit_id: str | None = None
     submitted_at: datetime | None = None
     id: int = 0
+    user_id: int | None = None  # the reviewer's numeric id (logins can be renamed; ids cannot)
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,18 @@ class PullRequestContext(Protocol):
         """The PR's diff (unified format; may be assembled from per-file patches)."""
         ...
 
+    def diff_blobs(self) -> Mapping[str, tuple[str, str]]:
+        """Per changed file (by ``filename``): ``(blob id at the head, blob id at the merge base)``, git's null id
+        (forty zeros) on a side where the file does not exist; a renamed file's base blob is its old path's.
+        Raises ``FactUnavailable`` when the merge base or a blob id cannot be told (the fingerprint is then
+        undefined: see ``loopforge.policy.fingerprint``)."""
+        ...
+
+    def codeowners(self) -> tuple[str, str] | None:
+        """``(path, text)`` of the first of ``.github/CODEOWNERS``, ``CODEOWNERS``, ``docs/CODEOWNERS`` on the
+        PR's base branch (GitHub's order), or None when there is none."""
+        ...
+
 
 @dataclass
 class FakeContext:
@@ -211,6 +225,8 @@ class FakeContext:
     teams: dict[str, list[str]] | None = None
     permissions: dict[str, str] | None = None
     diff_text: str | None = None
+    blobs: dict[str, tuple[str, str]] | None = None  # diff_blobs(); None: not known here
+    codeowners_file: tuple[str, str] | None = None  # (path, text) on the base branch
     offline: bool = False  # unknown teams/permissions are FactUnavailable (explain), not PermissionMissing
     calls: list[str] = field(default_factory=list)  # which lookups ran (tests assert laziness)
 
@@ -292,3 +308,13 @@ class FakeContext:
             return self.diff_text
         files = self.changed_files()
         return "".join(f"diff --git a/{f.filename} b/{f.filename}\n{f.patch or ''}\n" for f in files)
+
+    def diff_blobs(self) -> Mapping[str, tuple[str, str]]:
+        self.calls.append("diff_blobs")
+        if self.blobs is None:
+            raise FactUnavailable("blob ids of the changed files")
+        return self.blobs
+
+    def codeowners(self) -> tuple[str, str] | None:
+        self.calls.append("codeowners")
+        return self.codeowners_file

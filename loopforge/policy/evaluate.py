@@ -7,6 +7,7 @@ recorded as a violation) while the verdict is ``block``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from loopforge.errors import TransitionError
 from loopforge.policy.context import PullRequestContext
+from loopforge.policy.fingerprint import Fingerprint, Ledger
 from loopforge.policy.model import Policy, PolicyNode
-from loopforge.policy.predicates import assess_risk, safe
-from loopforge.policy.rules import RuleEnv, RuleResult, Status, evaluate_rule
+from loopforge.policy.predicates import assess_risk, safe, short_sha
+from loopforge.policy.rules import RuleEnv, RuleResult, Status, evaluate_disapproval, evaluate_rule, latest_reviews
 from loopforge.service import Veto
 from loopforge.states import LoopState
 
@@ -44,6 +46,11 @@ class Evaluation:
     policy_source: str = ""
     policy_digest: str = ""
     risk_missing_permissions: list[str] = field(default_factory=list)
+    policy_parts: list[dict[str, str]] = field(default_factory=list)  # [{source, sha256}], shared policy first
+    stale_approvals: list[dict[str, Any]] = field(default_factory=list)  # [{login, commit, why}]
+    carried_approvals: list[dict[str, Any]] = field(default_factory=list)  # [{login, user_id, from, to}]
+    diff_fingerprint: dict[str, Any] | None = None  # {value, why, files} when the policy uses fingerprints
+    ledger: dict[str, Any] | None = None  # diff_fingerprints and approvals kept in the record
 
     # ------------------------------------------------------------------ views
     @property
@@ -103,8 +110,12 @@ class Evaluation:
             "risk_tier": self.risk_tier,
             "risk_reason": self.risk_reason,
             "head_sha": self.head_sha,
-            "policy": {"source": self.policy_source, "sha256": self.policy_digest},
+            "policy": {"source": self.policy_source, "sha256": self.policy_digest,
+                       "parts": [dict(p) for p in self.policy_parts]},
             "blocking": list(self.blocking),
+            "stale_approvals": [dict(a) for a in self.stale_approvals],
+            "carried_approvals": [dict(a) for a in self.carried_approvals],
+            "diff_fingerprint": dict(self.diff_fingerprint) if self.diff_fingerprint else None,
             "results": [r.as_dict() for r in self.results],
             "notes": list(self.notes),
             "missing_permissions": self.missing_permissions,
@@ -116,9 +127,14 @@ class Evaluation:
 
     def record_metadata(self) -> dict[str, Any]:
         """What belongs in the record's metadata: the verdict and each gate's verdict and summary."""
-        return {"policy": {"verdict": self.verdict, "risk_tier": self.risk_tier, "head_sha": self.head_sha,
-                           "policy_sha256": self.policy_digest, "blocking": list(self.blocking),
-                           "gates": dict(self.gates)}}
+        meta: dict[str, Any] = {"verdict": self.verdict, "risk_tier": self.risk_tier, "head_sha": self.head_sha,
+                                "policy_sha256": self.policy_digest, "blocking": list(self.blocking),
+                                "gates": dict(self.gates)}
+        if len(self.policy_parts) > 1:
+            meta["policy_parts"] = [dict(p) for p in self.policy_parts]
+        if self.ledger is not None:
+            meta.update(self.ledger)
+        return {"policy": meta}
 
     def markdown(self) -> str:
         """A Markdown summary (rule table, notes, gate summaries). Reasons are escaped for table cells."""
@@ -135,6 +151,10 @@ class Evaluation:
         lines += ["| | Rule | Status | Why |", "|---|---|---|---|"]
         for r in self.results:
             lines.append(f"| {_ICON[r.status]} | {cell(r.name)} | {r.status.value} | {cell(r.reason)} |")
+        if self.stale_approvals:
+            lines += ["", "Stale approvals (a push made them stale; ask again):"]
+            lines += [f"- {cell(a['login'])} approved {cell(str(a['commit'])[:7])} ({cell(a['why'])})"
+                      for a in self.stale_approvals]
         for key, gate in self.gates.items():
             summary = str(gate.get("summary") or "").strip()
             if summary:
@@ -149,6 +169,8 @@ class Evaluation:
             lines.append(f"[{r.status.value}] {r.name}: {r.reason}")
             if r.applies and r.status is not Status.SKIPPED:
                 lines.append(f"    applies: {r.applies}")
+        lines += [f"stale approval: {safe(a['login'])} approved {str(a['commit'])[:7]} ({safe(a['why'])})"
+                  for a in self.stale_approvals]
         lines += [f"note: {n}" for n in self.notes]
         lines.append(f"verdict: {self.verdict} ({self.reason})")
         return "\n".join(lines)
@@ -198,6 +220,7 @@ def evaluate(
     run_gates: bool = True,
     gate_cache: Mapping[str, Mapping[str, Any]] | None = None,
     gate_env: Mapping[str, str] | None = None,
+    history: Mapping[str, Any] | None = None,
 ) -> Evaluation:
     """Evaluate ``policy`` for the PR behind ``ctx``.
 
@@ -205,11 +228,18 @@ def evaluate(
     ``command`` gates; without them those requirements are pending, never passed. ``gate_cache`` holds gate
     verdicts from an earlier evaluation (``Evaluation.gates``): one given for the same head SHA is reused
     instead of asking the gate again. ``run_gates=False`` never contacts a gate (offline explain).
+    ``history`` is what the record keeps from earlier evaluations (``record.metadata["policy"]``: diff
+    fingerprints of earlier heads and the approvals ledger); without it no approval carries over a push.
     """
     env = RuleEnv(ctx=ctx, approvers=policy.approvers, record=record,
                   base_dir=Path(base_dir) if base_dir is not None else None,
                   code_dir=policy.options.code_dir, previous_state=previous_state, new_state=new_state,
                   trigger=trigger, run_gates=run_gates, gate_cache=dict(gate_cache or {}), gate_env=gate_env)
+    env.ledger = Ledger.from_metadata(history)
+    fingerprint: Fingerprint | None = None
+    if policy.uses_diff_fingerprints():
+        fingerprint = env.head_fingerprint()
+        env.ledger.remember_head(ctx.head_sha, fingerprint.value)
     risk = assess_risk(policy.risk, env)
     env.risk_tier = risk.tier
     results = [evaluate_rule(rule, env) for rule in policy.rules]
@@ -219,7 +249,23 @@ def evaluate(
     if policy.rules:
         root = policy.policy or PolicyNode(all=[PolicyNode(rule=r.name) for r in policy.rules])
         status, blocking = _combine(root, by_name)
+    if policy.disapproval is not None:
+        disapproval = evaluate_disapproval(policy.disapproval, env)
+        results.append(disapproval)
+        by_name[disapproval.name] = disapproval
+        if disapproval.blocking:
+            blocking = [*blocking, disapproval.name]
+            status = disapproval.status if status is not Status.FAILED else status
+        # a standing-free disapproval leaves the verdict to the rules (and to options.no_rule_applies)
+    ledger: dict[str, Any] | None = None
+    if fingerprint is not None:
+        with contextlib.suppress(Exception):  # the ledger stays as it was; the rules reported the problem
+            env.ledger.update_approvals(latest_reviews(ctx.reviews()))
+        with contextlib.suppress(Exception):
+            env.ledger.remember_paths(ctx.changed_files())
+        ledger = env.ledger.as_metadata()
     notes: list[str] = []
+    notes += [f"approval by {safe(c['login'])} carried from {short_sha(c['from'])}: same diff" for c in env.carried]
     if risk.unknown:
         notes.append(f"Risk tier {risk.tier} assumed: {', '.join(risk.unknown)} not known here.")
     edited = _policy_edited(policy, ctx)
@@ -244,6 +290,10 @@ def evaluate(
         gates={k: v.as_dict() for k, v in env.gates.items()}, head_sha=ctx.head_sha,
         policy_source=policy.source, policy_digest=policy.digest,
         risk_missing_permissions=list(dict.fromkeys(m.permission for m in risk.missing)),
+        policy_parts=policy.parts, stale_approvals=list(env.stale), carried_approvals=list(env.carried),
+        diff_fingerprint=({"value": fingerprint.value, "why": fingerprint.why, "files": fingerprint.files}
+                          if fingerprint is not None else None),
+        ledger=ledger,
     )
 
 
@@ -261,8 +311,10 @@ class PolicyGuard:
     def __init__(self, policy: Policy, ctx: PullRequestContext, *, base_dir: str | Path | None = None,
                  states: Sequence[LoopState] = (LoopState.MERGED,),
                  gate_cache: Mapping[str, Mapping[str, Any]] | None = None,
-                 gate_env: Mapping[str, str] | None = None) -> None:
+                 gate_env: Mapping[str, str] | None = None,
+                 history: Mapping[str, Any] | None = None) -> None:
         self.policy = policy
+        self.history = history
         self.ctx = ctx
         self.base_dir = base_dir
         self.states = tuple(LoopState(s) for s in states)
@@ -272,9 +324,11 @@ class PolicyGuard:
 
     def evaluate(self, record: LoopRecord | None = None, previous_state: LoopState | None = None,
                  new_state: LoopState = LoopState.MERGED, trigger: str = "policy.evaluate") -> Evaluation:
+        history = record.metadata.get("policy") if record is not None else self.history
         evaluation = evaluate(self.policy, self.ctx, record=record, base_dir=self.base_dir,
                               previous_state=previous_state, new_state=new_state, trigger=trigger,
-                              gate_cache=self.gate_cache, gate_env=self.gate_env)
+                              gate_cache=self.gate_cache, gate_env=self.gate_env,
+                              history=history if isinstance(history, Mapping) else None)
         self.gate_cache.update(evaluation.gates)
         self.last_evaluation = evaluation
         return evaluation

@@ -336,12 +336,68 @@ class CIRequirement(_Strict):
         return self
 
 
+class Approvers(Actors):
+    """``Actors`` plus ``codeowners``: every changed file needs an approval from one of its owners."""
+
+    codeowners: StrictBool = Field(False, description="true: for every changed file, an approval from one of its "
+                                                      "owners per the base branch's CODEOWNERS (.github/, root or "
+                                                      "docs/, first found). Team owners need the governance token. "
+                                                      "Not combinable with users, teams, approvers or permission.")
+
+    @model_validator(mode="after")
+    def _alone(self) -> Approvers:
+        if self.codeowners and not super().is_anyone():
+            raise ValueError("codeowners: true cannot be combined with users, teams, approvers or permission "
+                             "(add a second approvals requirement under all: instead)")
+        return self
+
+    def is_anyone(self) -> bool:
+        return super().is_anyone() and not self.codeowners
+
+
+class InvalidateOnPush(_Strict):
+    """``invalidate_on_push`` as a mapping: approvals of an older head count again when its diff is the same."""
+
+    except_same_diff: StrictBool = Field(False, description="An approval of an older head still counts when the "
+                                                            "PR's diff is the same as when it was given (same "
+                                                            "files, same contents on both sides: docs/policy.md).")
+
+
+def _bool_or_mapping(value: Any) -> Any:
+    if isinstance(value, bool | dict):
+        return value
+    raise _err(f"expected true, false or {{except_same_diff: true}}, got {_kind(value)}")
+
+
 class ApprovalRequirement(_Strict):
     count: int = Field(1, ge=1, description="How many distinct reviewers must approve.")
-    from_: Actors | None = Field(None, alias="from", description="Who counts (default: any reviewer but the "
-                                                                 "author; bots only when listed by name).")
-    invalidate_on_push: StrictBool = Field(False, description="Only approvals of the current head commit count.")
+    from_: Approvers | None = Field(None, alias="from", description="Who counts (default: any reviewer but the "
+                                                                    "author; bots only when listed by name).")
+    invalidate_on_push: Annotated[StrictBool | InvalidateOnPush, BeforeValidator(_bool_or_mapping)] = Field(
+        False, description="true: only approvals of the current head commit count; {except_same_diff: true}: also "
+                           "approvals of an older head whose diff is the same as the current one.")
     allow_author: StrictBool = Field(False, description="Whether the PR author's own approval counts.")
+    distinct_teams: int | None = Field(None, ge=1, description="The counted approvals must come from at least this "
+                                                               "many different teams of from.teams (each approver "
+                                                               "counts for one team).")
+
+    @model_validator(mode="after")
+    def _teams(self) -> ApprovalRequirement:
+        if self.distinct_teams is not None:
+            teams = self.from_.teams if self.from_ is not None else []
+            if len(teams) < self.distinct_teams:
+                raise ValueError(f"distinct_teams: {self.distinct_teams} needs at least that many teams in from.teams")
+            if self.distinct_teams > self.count:
+                raise ValueError(f"distinct_teams ({self.distinct_teams}) cannot exceed count ({self.count})")
+        return self
+
+    @property
+    def invalidates(self) -> bool:
+        return self.invalidate_on_push is True or isinstance(self.invalidate_on_push, InvalidateOnPush)
+
+    @property
+    def except_same_diff(self) -> bool:
+        return isinstance(self.invalidate_on_push, InvalidateOnPush) and self.invalidate_on_push.except_same_diff
 
 
 class LabelRequirement(_Strict):
@@ -485,10 +541,25 @@ class Options(_Strict):
         return value
 
 
+class Disapproval(_Strict):
+    """A change request from one of these people blocks every merge until that person approves or the review is
+    dismissed (a rule named ``disapproval`` that always applies, outside ``policy``)."""
+
+    from_: Actors = Field(alias="from", description="Who may disapprove.")
+
+
+EXTENDS_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}:[^@\s:][^@\s]*@[^\s@]+$"
+
+
 class Policy(_Strict):
     """The whole file."""
 
     version: Literal[1] = Field(description="Always 1.")
+    extends: str | None = Field(None, json_schema_extra={"pattern": EXTENDS_PATTERN},
+                                description="owner/repo:path@ref of a shared policy this file is merged over "
+                                            "(docs/policy.md, \"Shared policies\"). Reading another repository "
+                                            "needs the governance token.")
+    disapproval: Disapproval | None = None
     risk: RiskTiers = Field(default_factory=RiskTiers)
     approvers: dict[str, Annotated[list[str], BeforeValidator(_list_of_str("logins"))]] = Field(
         default_factory=dict, description="Named approver lists kept in the policy (logins).")
@@ -500,6 +571,15 @@ class Policy(_Strict):
 
     _source: str = PrivateAttr(default=DEFAULT_POLICY_PATH)
     _digest: str = PrivateAttr(default="")
+    _parts: list[dict[str, str]] = PrivateAttr(default_factory=list)
+
+    @field_validator("extends")
+    @classmethod
+    def _v_extends(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(EXTENDS_PATTERN, value):
+            raise ValueError(f"expected owner/repo:path@ref (e.g. acme/.github:loopforge/base.yml@main), got "
+                             f"{value[:100]!r}")
+        return value
 
     @field_validator("approvers")
     @classmethod
@@ -526,6 +606,16 @@ class Policy(_Strict):
     def digest(self) -> str:
         """sha256 of the policy text it was loaded from (names the policy version in the trail)."""
         return self._digest
+
+    @property
+    def parts(self) -> list[dict[str, str]]:
+        """``[{source, sha256}]`` of every file the policy was built from (the shared one first)."""
+        return list(self._parts) or [{"source": self._source, "sha256": self._digest}]
+
+    def uses_diff_fingerprints(self) -> bool:
+        """Whether any approvals requirement keeps approvals of an unchanged diff (``except_same_diff``)."""
+        return any(r.approvals is not None and r.approvals.except_same_diff
+                   for i, rule in enumerate(self.rules) for _, r in _walk_requirements(rule.require, str(i)))
 
     def rule(self, name: str) -> Rule:
         for r in self.rules:
@@ -675,6 +765,11 @@ def _cross_check(policy: Policy, source: str) -> None:
                 approvers_exist(r.label.added_by, f"{path}.label.added_by")
             if r.no_changes_requested is not None:
                 approvers_exist(r.no_changes_requested.from_, f"{path}.no_changes_requested.from")
+    if policy.disapproval is not None:
+        approvers_exist(policy.disapproval.from_, "disapproval.from")
+        if "disapproval" in names:
+            raise PolicyError(source, f"rules[{names['disapproval']}].name",
+                              "the rule name 'disapproval' is taken by the top-level disapproval key")
     if policy.policy is not None:
         used = list(policy.policy.names())
         for name in used:
@@ -689,8 +784,8 @@ def _cross_check(policy: Policy, source: str) -> None:
         raise _joined(source, problems)
 
 
-def load_policy(text: str, source: str = DEFAULT_POLICY_PATH) -> Policy:
-    """Parse and validate a policy. Raises ``PolicyError`` (one line naming the key and the problem)."""
+def parse_policy_yaml(text: str, source: str = DEFAULT_POLICY_PATH) -> dict[str, Any]:
+    """The top-level mapping of a policy file (duplicate keys refused). Raises ``PolicyError``."""
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
@@ -703,14 +798,32 @@ def load_policy(text: str, source: str = DEFAULT_POLICY_PATH) -> Policy:
         raise PolicyError(source, "", "the policy is empty (start with version: 1)")
     if not isinstance(data, dict):
         raise PolicyError(source, "", f"expected a mapping at the top level, got {_kind(data)}")
+    return data
+
+
+def build_policy(data: dict[str, Any], source: str, digest: str, *, cross_check: bool = True) -> Policy:
+    """Validate a parsed policy mapping. ``cross_check=False`` skips references that another file may satisfy
+    (a file with ``extends`` checked on its own)."""
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
         raise _from_validation_error(exc, source) from None
-    _cross_check(policy, source)
+    if cross_check:
+        _cross_check(policy, source)
     policy._source = source
-    policy._digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    policy._digest = digest
     return policy
+
+
+def load_policy(text: str, source: str = DEFAULT_POLICY_PATH) -> Policy:
+    """Parse and validate a policy. Raises ``PolicyError`` (one line naming the key and the problem).
+
+    A file with ``extends`` is checked on its own here (its shape; references to the shared file are not
+    resolved): ``loopforge.policy.extends.load_extended`` reads the shared policy and merges.
+    """
+    data = parse_policy_yaml(text, source)
+    return build_policy(data, source, hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                        cross_check="extends" not in data)
 
 
 def load_policy_file(path: str | Path, source: str | None = None) -> Policy:

@@ -20,13 +20,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopforge.errors import TransitionError
+from loopforge.policy.codeowners import CodeownersError, parse_codeowners
 from loopforge.policy.context import FactUnavailable, PermissionMissing, Review
+from loopforge.policy.fingerprint import Fingerprint, Ledger, head_fingerprint
 from loopforge.policy.gates import GateVerdict, gate_key, run_gate, truncate_utf8
 from loopforge.policy.guards import GuardLoadError, load_guard
 from loopforge.policy.model import (
+    Actors,
     ApprovalRequirement,
     ChangesRequestedRequirement,
     CIRequirement,
+    Disapproval,
     Gate,
     LabelRequirement,
     LinkedIssueRequirement,
@@ -108,6 +112,16 @@ class RuleEnv(Env):
     gate_env: Mapping[str, str] | None = None
     gates: dict[str, GateVerdict] = field(default_factory=dict)
     rule_name: str = ""
+    ledger: Ledger = field(default_factory=lambda: Ledger({}, {}))
+    stale: list[dict[str, Any]] = field(default_factory=list)  # approvals a push made stale (all rules)
+    carried: list[dict[str, Any]] = field(default_factory=list)  # approvals carried over a same-diff push
+    _fingerprint: Fingerprint | None = None
+
+    def head_fingerprint(self) -> Fingerprint:
+        """The current head's diff fingerprint (computed once per evaluation)."""
+        if self._fingerprint is None:
+            self._fingerprint = head_fingerprint(self.ctx)
+        return self._fingerprint
 
 
 def _missing(exc: PermissionMissing) -> list[str]:
@@ -158,29 +172,145 @@ def _ci(req: CIRequirement, env: RuleEnv) -> Check:
     return Check(Status.PASSED, f"CI passed on {sha}: " + ", ".join(ok), details)
 
 
+def _carry(review: Review, env: RuleEnv) -> str | None:
+    """None when the approval of an older head carries over (same diff); else why it does not."""
+    entry = env.ledger.approvals.get(review.user.lower()) or {}
+    then = entry.get("fingerprint") if entry.get("commit") == review.commit_id else None
+    then = then if isinstance(then, str) else env.ledger.fingerprint_of(review.commit_id)
+    now = env.head_fingerprint()
+    if then is None:
+        return f"no diff fingerprint was recorded for {short_sha(review.commit_id)}"
+    if now.value is None:
+        return f"the current diff has no fingerprint: {now.why}"
+    if then != now.value:
+        return "the diff changed"
+    return None
+
+
+def _note_stale(env: RuleEnv, review: Review, why: str) -> None:
+    item = {"login": review.user, "commit": review.commit_id or "", "why": why}
+    if item not in env.stale:
+        env.stale.append(item)
+
+
+def _note_carried(env: RuleEnv, review: Review) -> None:
+    item = {"login": review.user, "user_id": review.user_id, "from": review.commit_id or "",
+            "to": env.ctx.head_sha}
+    if item not in env.carried:
+        env.carried.append(item)
+
+
+def _match_teams(approvers: Mapping[str, set[str]]) -> dict[str, str]:
+    """A largest assignment of approvers to distinct teams (``{team: approver}``; augmenting paths)."""
+    owner: dict[str, str] = {}
+
+    def assign(user: str, seen: set[str]) -> bool:
+        for team in sorted(approvers[user]):
+            if team in seen:
+                continue
+            seen.add(team)
+            if team not in owner or assign(owner[team], seen):
+                owner[team] = user
+                return True
+        return False
+
+    for user in approvers:
+        assign(user, set())
+    return owner
+
+
+def _distinct_teams(req: ApprovalRequirement, counted: Sequence[Review], env: RuleEnv
+                    ) -> tuple[dict[str, str], list[PermissionMissing]]:
+    teams = req.from_.teams if req.from_ is not None else []
+    member_of: dict[str, set[str]] = {}
+    missing: list[PermissionMissing] = []
+    for review in counted:
+        found: set[str] = set()
+        for team in teams:
+            try:
+                if env.team_member(team, review.user):
+                    found.add(team)
+            except PermissionMissing as exc:
+                missing.append(exc)
+        member_of[review.user] = found
+    return _match_teams(member_of), missing
+
+
+def _codeowners_check(approvers: Sequence[Review], env: RuleEnv) -> tuple[list[str], list[str],
+                                                                              list[PermissionMissing], dict[str, Any]]:
+    """``(satisfied, waiting, missing, details)`` for every changed file against the base CODEOWNERS."""
+    found = env.ctx.codeowners()
+    if found is None:
+        raise CodeownersError("CODEOWNERS", 0, "no CODEOWNERS file on the base branch (.github/, root or docs/)")
+    path, text = found
+    owners_file = parse_codeowners(text, path)
+    logins = {r.user.lower() for r in approvers}
+    satisfied: list[str] = []
+    waiting: list[str] = []
+    missing: list[PermissionMissing] = []
+    per_file: dict[str, Any] = {}
+    for f in env.ctx.changed_files():
+        for name in f.paths:
+            entry, owners = owners_file.owners_of(name)
+            if entry is None or not owners:
+                per_file[name] = {"owners": [], "approved_by": None}
+                continue
+            by: str | None = None
+            for owner in owners:
+                if owner.kind == "user" and owner.name.lower() in logins:
+                    by = owner.name
+                elif owner.kind == "team":
+                    for review in approvers:
+                        try:
+                            if env.team_member(owner.name, review.user):
+                                by = f"{review.user} (@{owner.name})"
+                                break
+                        except PermissionMissing as exc:
+                            missing.append(exc)
+                            break
+                if by:
+                    break
+            shown = ", ".join(o.display() for o in owners)
+            per_file[name] = {"owners": [o.display() for o in owners], "line": entry.line, "approved_by": by}
+            (satisfied if by else waiting).append(f"{safe(name)} ({'approved by ' + safe(by) if by else shown})")
+    return satisfied, waiting, missing, {"codeowners": path, "files": per_file}
+
+
 def _approvals(req: ApprovalRequirement, env: RuleEnv) -> Check:
     ctx = env.ctx
-    source = describe_actors(req.from_, anyone="any reviewer")
+    by_owners = req.from_ is not None and req.from_.codeowners
+    source = "code owners" if by_owners else describe_actors(req.from_, anyone="any reviewer")
     latest = latest_reviews(ctx.reviews())
     counted: list[str] = []
+    valid: list[Review] = []
     not_counted: list[str] = []
     missing: list[PermissionMissing] = []
     stale: list[str] = []
+    carried: list[str] = []
+    gather_all = by_owners or req.distinct_teams is not None
     for review in latest.values():
         if review.state.upper() != "APPROVED":
             continue
         who = safe(review.user)
-        if len(counted) >= req.count:
+        if len(counted) >= req.count and not gather_all:
             break
         if review.user.lower() == ctx.author.lower() and not req.allow_author:
             not_counted.append(f"{who} (the author)")
             continue
-        if req.invalidate_on_push and review.commit_id != ctx.head_sha:
-            stale.append(f"{who} approved {short_sha(review.commit_id)}, before the latest push")
-            continue
-        check = check_actor(review.user, req.from_, env)
+        if req.invalidates and review.commit_id != ctx.head_sha:
+            why = _carry(review, env) if req.except_same_diff else "a push made it stale"
+            if why is not None:
+                stale.append(f"{who} approved {short_sha(review.commit_id)}, before the latest push"
+                             + (f" ({why})" if req.except_same_diff else ""))
+                _note_stale(env, review, why)
+                continue
+            carried.append(f"approval by {who} carried from {short_sha(review.commit_id)}: same diff")
+            _note_carried(env, review)
+        people = Actors(not_users=req.from_.not_users) if by_owners and req.from_ is not None else req.from_
+        check = check_actor(review.user, people, env)
         if check.ok:
             counted.append(who)
+            valid.append(review)
         elif check.missing:
             missing += check.missing
             not_counted.append(f"{who} (could not check: {missing_text(check.missing)})")
@@ -188,19 +318,89 @@ def _approvals(req: ApprovalRequirement, env: RuleEnv) -> Check:
             not_counted.append(f"{who} (not {source})")
     details: dict[str, Any] = {"required": req.count, "counted": counted, "not_counted": not_counted,
                                "stale": stale}
+    if carried:
+        details["carried"] = carried
     head = f"{len(counted)} of {req.count} approval{'s' if req.count != 1 else ''} from {source}"
     head += f": {', '.join(counted)}" if counted else ""
-    if len(counted) >= req.count:
-        return Check(Status.PASSED, head, details)
     extra = [f"not counted: {', '.join(not_counted)}"] if not_counted else []
     extra += [f"dismissed by push: {', '.join(stale)}"] if stale else []
+    extra += carried
+    waiting: list[str] = []
+    if len(counted) < req.count:
+        waiting.append(f"waiting for {req.count - len(counted)} more")
+    if by_owners:
+        try:
+            if ctx.files_truncated():
+                return Check(Status.FAILED, "; ".join([head, "the changed-file list is truncated: cannot check "
+                                                             "that every file's owners approved"]), details)
+            satisfied, unowned, owner_missing, owner_details = _codeowners_check(valid, env)
+        except CodeownersError as exc:
+            return Check(Status.FAILED, f"{head}; {exc}", details)
+        details.update(owner_details)
+        owning = {str(v["approved_by"]).split(" ", 1)[0].lower() for v in owner_details["files"].values()
+                  if v.get("approved_by")}
+        not_counted += [f"{safe(r.user)} (owns none of the changed files)" for r in valid
+                        if r.user.lower() not in owning]
+        counted = [safe(r.user) for r in valid if r.user.lower() in owning]
+        details.update({"counted": counted, "not_counted": not_counted})
+        head = f"{len(counted)} of {req.count} approval{'s' if req.count != 1 else ''} from {source}"
+        head += f": {', '.join(counted)}" if counted else ""
+        extra = [f"not counted: {', '.join(not_counted)}"] if not_counted else []
+        extra += [f"dismissed by push: {', '.join(stale)}"] if stale else []
+        extra += carried
+        waiting = [f"waiting for {req.count - len(counted)} more"] if len(counted) < req.count else []
+        if unowned:
+            waiting.append(f"waiting for code owners of {', '.join(unowned)}")
+            missing += owner_missing
+        head += f"; {len(satisfied)} of {len(satisfied) + len(unowned)} owned file(s) approved by an owner"
+    if req.distinct_teams is not None:
+        matched, team_missing = _distinct_teams(req, valid, env)
+        details["teams"] = {team: safe(user) for team, user in sorted(matched.items())}
+        shown = ", ".join(f"{t}: {safe(u)}" for t, u in sorted(matched.items())) or "none"
+        head += f"; {len(matched)} of {req.distinct_teams} distinct teams ({shown})"
+        if len(matched) < req.distinct_teams:
+            waiting.append(f"waiting for approvals from {req.distinct_teams - len(matched)} more team(s)")
+            missing += team_missing
+    if not waiting:
+        return Check(Status.PASSED, "; ".join([head, *carried]), details)
     if missing:
         perms = list(dict.fromkeys(m.permission for m in missing))
         return Check(Status.FAILED, "; ".join([head, *extra, f"cannot read who counts ({', '.join(perms)} "
                                                              "missing): never treated as approved"]),
                      details, perms)
-    need = req.count - len(counted)
-    return Check(Status.PENDING, "; ".join([head, f"waiting for {need} more", *extra]), details)
+    return Check(Status.PENDING, "; ".join([head, *waiting, *extra]), details)
+
+
+def evaluate_disapproval(spec: Disapproval, env: RuleEnv) -> RuleResult:
+    """The top-level ``disapproval`` rule: failed while one of ``spec.from`` has a standing change request."""
+    blocking: list[dict[str, Any]] = []
+    shown: list[str] = []
+    missing: list[PermissionMissing] = []
+    try:
+        reviews = latest_reviews(env.ctx.reviews())
+        for review in reviews.values():
+            if review.state.upper() != "CHANGES_REQUESTED":
+                continue
+            check = check_actor(review.user, spec.from_, env, bots_need_listing=False)
+            if not check.ok and not check.missing:
+                continue
+            missing += check.missing  # cannot tell whether they may disapprove: the request keeps blocking
+            when = review.submitted_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if review.submitted_at else "?"
+            blocking.append({"login": review.user, "user_id": review.user_id, "at": when,
+                             "commit": review.commit_id})
+            shown.append(f"{safe(review.user)} at {when} on {short_sha(review.commit_id)}")
+    except PermissionMissing as exc:
+        return RuleResult("disapproval", Status.FAILED, f"could not check: {exc}", missing_permissions=_missing(exc))
+    except FactUnavailable as exc:
+        return RuleResult("disapproval", Status.PENDING, str(exc) if exc.custom else f"disapproval: {exc}")
+    who = describe_actors(spec.from_)
+    if blocking:
+        reason = (f"disapproved by {', '.join(shown)}: blocks until they approve or the review is dismissed")
+        perms = list(dict.fromkeys(m.permission for m in missing))
+        return RuleResult("disapproval", Status.FAILED, reason, {"disapprovals": blocking}, perms,
+                          applies=f"disapproval from {who}")
+    return RuleResult("disapproval", Status.PASSED, f"no standing disapproval from {who}", {"disapprovals": []},
+                      applies=f"disapproval from {who}")
 
 
 def _label(req: LabelRequirement, env: RuleEnv) -> Check:

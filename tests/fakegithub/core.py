@@ -236,7 +236,8 @@ def _compile(template: str) -> re.Pattern[str]:
     for piece in re.split(r"(\{[^}]+\})", template):
         if piece.startswith("{"):
             name = piece[1:-1]
-            out += {"path": f"(?P<{name}>.*?)", "ref": f"(?P<{name}>.+?)"}.get(name, f"(?P<{name}>[^/]+)")
+            out += {"path": f"(?P<{name}>.*?)", "ref": f"(?P<{name}>.+?)",
+                    "basehead": f"(?P<{name}>.+?)"}.get(name, f"(?P<{name}>[^/]+)")
         else:
             out += re.escape(piece)
     return re.compile(out + "/?$")
@@ -288,6 +289,10 @@ class FakeGitHub:
         self.runs: dict[int, CheckRun] = {}
         self.suites: dict[str, int] = {}
         self.workflow_runs: dict[int, WorkflowRun] = {}
+        #: files of other repositories on this fake GitHub: {(owner, repo) lower-cased: {ref: {path: bytes}}},
+        #: readable (GET contents) only with a token listed in ``other_repo_tokens`` for that repository
+        self.other_repos: dict[tuple[str, str], dict[str, dict[str, bytes]]] = {}
+        self.other_repo_tokens: dict[tuple[str, str], set[str]] = {}
         self.repo_id = self._id(f"repo:{owner}/{repo}")
         self.created_at = _now()
 
@@ -412,6 +417,17 @@ class FakeGitHub:
                 elif event == "unlabeled" and label in target.labels:
                     target.labels.remove(label)
             return ev
+
+    def add_other_repo_file(self, full_name: str, ref: str, path: str, text: str | bytes, *,
+                            tokens: tuple[str, ...] = ()) -> None:
+        """A file of another repository (``owner/name``) at ``ref``, readable with one of ``tokens`` only (the
+        workflow's GITHUB_TOKEN can read only its own repository: GitHub answers 404 for the others)."""
+        owner, _, name = full_name.partition("/")
+        key = (owner.lower(), name.lower())
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with self._lock:
+            self.other_repos.setdefault(key, {}).setdefault(ref, {})[path.strip("/")] = data
+            self.other_repo_tokens.setdefault(key, set()).update(tokens)
 
     def set_permission(self, user: str, permission: str) -> None:
         """``permission``: admin, maintain, write, triage, read or none."""
@@ -553,9 +569,10 @@ class FakeGitHub:
                 except ValueError:
                     raise HTTPError(400, "Problems parsing JSON") from None
             self._authorize(route, params)
-            if route.template.startswith("/repos/") and (
-                    params.get("owner", "").lower() != self.owner.lower()
-                    or params.get("repo", "").lower() != self.repo.lower()):
+            other = route.template.startswith("/repos/") and (
+                params.get("owner", "").lower() != self.owner.lower()
+                or params.get("repo", "").lower() != self.repo.lower())
+            if other and not (route.method == "GET" and route.template == "/repos/{owner}/{repo}/contents/{path}"):
                 raise HTTPError(404, "Not Found")
             if route.method != "GET" and self.validate:
                 self._precheck(route, body)
@@ -563,7 +580,8 @@ class FakeGitHub:
                 if problems:
                     self._violation(f"{method} {path} request body does not match {route.method} {route.template}: "
                                     + "; ".join(problems))
-            status, result, extra = route.handler(params, query, body, headers)
+            handler = self._other_contents if other else route.handler
+            status, result, extra = handler(params, query, body, headers)
             out_headers.update(extra)
         except HTTPError as exc:
             status, extra = exc.status, exc.headers
@@ -651,6 +669,7 @@ class FakeGitHub:
             ("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", self._permission, "metadata", False),
             ("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}", self._membership, "members", False),
             ("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}", self._workflow_run, "actions", False),
+            ("GET", "/repos/{owner}/{repo}/compare/{basehead}", self._compare, "contents", False),
         ]
         # specific before generic: a greedy {ref}/{path} must not swallow a longer template
         return [_Route(m, t, _compile(t), h, s, p) for m, t, h, s, p in table]
@@ -1219,8 +1238,11 @@ class FakeGitHub:
                     ) -> tuple[int, Any, Headers]:
         p = self._pull_or_404(params["pull_number"])
         items = []
+        head_tree = self.git.commits[p.head_sha].tree if p.head_sha in self.git.commits else None
         for path, additions, deletions, status in p.files:
-            sha = self.git.put_blob(f"{p.head_sha}:{path}".encode()) if status != "removed" else None
+            entry = self.git.lookup(head_tree, path) if head_tree is not None else None
+            sha = (None if status == "removed" else entry.sha if entry is not None
+                   else self.git.put_blob(f"{p.head_sha}:{path}".encode()))
             items.append({
                 "sha": sha, "filename": path, "status": status, "additions": additions, "deletions": deletions,
                 "changes": additions + deletions,
@@ -1370,6 +1392,74 @@ class FakeGitHub:
                             "committer": {"name": "GitHub", "email": "noreply@github.com"}},
             "repository": repo, "head_repository": repo, "referenced_workflows": [],
         }, {}
+
+    def _ancestors(self, sha: str) -> list[str]:
+        """``sha`` and its ancestors, nearest first (breadth-first over parents)."""
+        order: list[str] = []
+        seen: set[str] = set()
+        queue = [sha]
+        while queue:
+            current = queue.pop(0)
+            if current in seen or current not in self.git.commits:
+                continue
+            seen.add(current)
+            order.append(current)
+            queue += self.git.commits[current].parents
+        return order
+
+    def _compare(self, params: dict[str, str], query: dict[str, str], body: Any, headers: Headers
+                 ) -> tuple[int, Any, Headers]:
+        base_name, sep, head_name = params["basehead"].partition("...")
+        base, head = self._resolve(base_name), self._resolve(head_name)
+        if not sep or base is None or head is None or base not in self.git.commits or head not in self.git.commits:
+            raise HTTPError(404, "Not Found")
+        head_line = self._ancestors(head)
+        base_line = set(self._ancestors(base))
+        merge_base = next((c for c in head_line if c in base_line), None)
+        if merge_base is None:
+            raise HTTPError(404, f"No common ancestor between {base_name} and {head_name}.")
+        ahead = head_line.index(merge_base)
+        behind = self._ancestors(base).index(merge_base)
+        status = ("identical" if ahead == behind == 0 else "ahead" if behind == 0 else "behind" if ahead == 0
+                  else "diverged")
+        html = self.repo_html(f"/compare/{quote(params['basehead'])}")
+
+        def item(sha: str) -> dict[str, Any]:
+            c = self.git.commits[sha]
+            return self._commit_item(sha, c.message, c.author.name)
+
+        return 200, {
+            "url": self.repo_api(f"/compare/{quote(params['basehead'])}"), "html_url": html, "permalink_url": html,
+            "diff_url": f"{html}.diff", "patch_url": f"{html}.patch", "base_commit": item(base),
+            "merge_base_commit": item(merge_base), "status": status, "ahead_by": ahead, "behind_by": behind,
+            "total_commits": ahead, "commits": [], "files": [],
+        }, {}
+
+    def _other_contents(self, params: dict[str, str], query: dict[str, str], body: Any, headers: Headers
+                        ) -> tuple[int, Any, Headers]:
+        """GET contents of another repository (see ``add_other_repo_file``): a file, raw or base64 JSON."""
+        key = (params["owner"].lower(), params["repo"].lower())
+        token = headers.get("authorization", "").split(" ", 1)[-1]
+        if key not in self.other_repos or token not in self.other_repo_tokens.get(key, set()):
+            raise HTTPError(404, "Not Found")
+        ref = query.get("ref") or "main"
+        path = params["path"].strip("/")
+        data = self.other_repos[key].get(ref, {}).get(path)
+        if data is None:
+            raise HTTPError(404, "Not Found")
+        if "raw" in headers.get("accept", ""):
+            return 200, data, {"Content-Type": "application/vnd.github.raw"}
+        sha = self.git.put_blob(data)
+        owner, name = params["owner"], params["repo"]
+        api = self.api(f"/repos/{owner}/{name}")
+        url = f"{api}/contents/{quote(path)}?" + urlencode({"ref": ref})
+        html = f"{self.html_url}/{owner}/{name}/blob/{quote(ref)}/{quote(path)}"
+        git_url = f"{api}/git/blobs/{sha}"
+        return 200, {"type": "file", "size": len(data), "name": path.rsplit("/", 1)[-1], "path": path, "sha": sha,
+                     "url": url, "git_url": git_url, "html_url": html,
+                     "download_url": f"https://raw.githubusercontent.com/{owner}/{name}/{quote(ref)}/{quote(path)}",
+                     "_links": {"self": url, "git": git_url, "html": html}, "content": _b64(data),
+                     "encoding": "base64"}, {}
 
     # ------------------------------------------------------------------ serving (see serving.py)
     def install(self, rsps: Any) -> None:

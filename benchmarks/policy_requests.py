@@ -1,0 +1,61 @@
+"""GitHub API requests of one governed event, by the policy feature it uses (the cost of the new facts).
+
+The same ``workflow_run.completed`` event, the second one on the PR (the record exists), run through
+``entrypoint.py`` against the fake GitHub on 127.0.0.1 under four policies. Prints a markdown table: total requests
+of the event, and how many were ``GET compare`` (the merge base for diff fingerprints), tree reads and CODEOWNERS
+reads. Counts, not timings: deterministic.
+
+    python3 benchmarks/policy_requests.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakegithub import FakeGitHub  # noqa: E402
+from tests.test_governance_e2e import BASE, HEAD_REF, PR, Repo, ci_completed  # noqa: E402
+
+RULE = "version: 1\nrules:\n  - name: r\n    require:\n      approvals: {APPROVALS}\n"
+POLICIES = {
+    "`invalidate_on_push: true`": "{count: 1, invalidate_on_push: true}",
+    "`invalidate_on_push: {except_same_diff: true}`": "{count: 1, invalidate_on_push: {except_same_diff: true}}",
+    "`from: {codeowners: true}`": "{count: 1, from: {codeowners: true}}",
+    "`from: {codeowners: true}` + `except_same_diff`": "{count: 1, from: {codeowners: true}, "
+                                                       "invalidate_on_push: {except_same_diff: true}}",
+}
+
+
+def measure(approvals: str) -> tuple[int, int, int, int, str]:
+    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
+    with fake.serve() as url, tempfile.TemporaryDirectory() as tmp:
+        repo = Repo(fake, url, Path(tmp))
+        repo.policy(RULE.replace("{APPROVALS}", approvals))
+        fake.set_file(BASE, ".github/CODEOWNERS", "/infra/ @alice\n")
+        head = fake.set_file(HEAD_REF, "infra/vpc.tf", "x\n")
+        repo.pull(head, files=[("infra/vpc.tf", 1, 0, "added")])
+        fake.add_review(PR, "alice", "APPROVED", head)
+        repo.step(ci_completed(head))
+        before = len(fake.requests)
+        result = repo.step(ci_completed(head))
+        calls = fake.requests[before:]
+        return (len(calls), sum("/compare/" in c.path for c in calls),
+                sum("/git/trees/" in c.path and c.method == "GET" for c in calls),
+                sum(c.path.endswith("CODEOWNERS") for c in calls), result.outputs["verdict"])
+
+
+def main() -> int:
+    print("| policy | requests | compare | tree reads | CODEOWNERS reads | verdict |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name, approvals in POLICIES.items():
+        total, compare, trees, owners, verdict = measure(approvals)
+        print(f"| {name} | {total} | {compare} | {trees} | {owners} | {verdict} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
