@@ -58,6 +58,8 @@ def install(fake: FakeGitHub, rsps: Any) -> None:
     pattern = _url_pattern(fake.base_url)
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         rsps.add_callback(method, pattern, callback=callback)
+    if not pattern.match(fake.graphql_url + "/"):  # GHES: https://HOST/api/graphql beside https://HOST/api/v3
+        rsps.add_callback("POST", re.compile("^" + re.escape(fake.graphql_url) + "/?$"), callback=callback)
 
 
 # ---------------------------------------------------------------------------------------------- real HTTP
