@@ -16,7 +16,7 @@ import click
 
 from loopforge.github.events import MalformedEvent, UnsupportedEvent, parse_event
 from loopforge.github.lookup import OfflineLookup
-from loopforge.github.recorder import RunInfo, record_event, route
+from loopforge.github.recorder import RunInfo, route_and_record
 from loopforge.github.render import SummaryView, render_summary
 from loopforge.records import LoopRecord
 from loopforge.service import LoopService
@@ -67,12 +67,12 @@ def replay(ctx: click.Context, events: tuple[str, ...], summary_path: str) -> No
         except MalformedEvent as exc:
             raise click.UsageError(f"{path}: {exc}") from None
         lookup.remember(event.pull_request)
-        routed = route(event, lookup)
-        if routed is None:
+        run = RunInfo(run_id="replay-" + hashlib.sha256(raw).hexdigest()[:12])
+        recorded = route_and_record(service, event, lookup, run)
+        if recorded is None or recorded.route is None:
             click.echo(f"{path}: ignored ({event.kind} concerns no pull request seen so far)")
             continue
-        run = RunInfo(run_id="replay-" + hashlib.sha256(raw).hexdigest()[:12])
-        recorded = record_event(service, event, routed, run)
+        routed = recorded.route
         last = recorded.record
         if recorded.outcome == "duplicate":
             click.echo(f"{_clean(routed.record_id)}: {event.kind}: already recorded")

@@ -39,3 +39,23 @@ class RecordExists(LoopForgeError):
 
 class StoreError(LoopForgeError):
     """The store failed in a way that retrying the same call will not fix (permissions, bad config)."""
+
+
+class StoreUnavailable(StoreError):
+    """Outage, 5xx, throttling, time-out, connection refused: a re-run may help."""
+
+
+class StorePermissionError(StoreError):
+    """403 / AccessDenied / a read-only token."""
+
+
+class StoreMisconfigured(StoreError):
+    """A missing table, branch or file, a wrong region, or something that is not a LoopForge store."""
+
+
+class StoreCorrupt(StoreError):
+    """An unparseable head or entry, a file that is not a SQLite database, a broken chain."""
+
+
+class InputError(LoopForgeError):
+    """A bad command-line argument, Action input, or a ref of the wrong shape."""
