@@ -59,3 +59,23 @@ class StoreCorrupt(StoreError):
 
 class InputError(LoopForgeError):
     """A bad command-line argument, Action input, or a ref of the wrong shape."""
+
+
+class GitHubError(LoopForgeError):
+    """A GitHub API request failed (``loopforge.github``); the subclasses say how."""
+
+
+class GitHubUnavailable(GitHubError):
+    """5xx, a rate limit, a time-out, no answer at all: a re-run may help."""
+
+
+class GitHubPermissionError(GitHubError):
+    """401/403, "Resource not accessible by integration": the token lacks a permission (a fork's read-only token)."""
+
+
+class GitHubNotFound(GitHubError):
+    """The repository, branch, pull request or object does not exist (or the token cannot see it)."""
+
+
+class RefMoved(GitHubError):
+    """A compare-and-swap lost: the branch no longer points where the write expected (GraphQL ``STALE_DATA``)."""
