@@ -91,7 +91,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        url = fake.base_url + self.path
+        origin = urlsplit(fake.base_url)
+        url = f"{origin.scheme}://{origin.netloc}{self.path}"  # base_url may carry a path (GHES: /api/v3)
         try:
             status, headers, payload = fake.handle(self.command, url, dict(self.headers.items()), body)
         except ConnectionDropped:
