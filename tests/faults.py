@@ -67,6 +67,12 @@ CHECKS = {2: ("in_progress", None), 3: ("in_progress", None), 4: ("completed", "
 FINAL_CHECK = CHECKS[6]
 WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
+
+def is_write(method: str, path: str) -> bool:
+    """A GitHub request that changes something: a REST write, or a GraphQL mutation (a GraphQL query is a POST
+    that reads; the fake logs GraphQL requests as ``/graphql/<query|mutation>/<root fields>``)."""
+    return method in WRITES and not path.startswith("/graphql/query")
+
 Result = Any  # None | Fault | (status, headers, body)
 
 
@@ -85,7 +91,16 @@ def _json_error(status: int, message: str, headers: dict[str, str] | None = None
 
 
 def _unprocessable(method: str, path: str) -> Result:
-    """The 422 GitHub gives for each kind of write of a lifecycle."""
+    """The 422 GitHub gives for each kind of write of a lifecycle; for a GraphQL mutation, the refusal GitHub
+    answers with HTTP 200 (a stale ``expectedHeadOid``: the branch moved; a branch created meanwhile)."""
+    if path.startswith("/graphql/mutation/createCommitOnBranch"):
+        return 200, {}, {"data": {"createCommitOnBranch": None}, "errors": [{
+            "type": "STALE_DATA", "path": ["createCommitOnBranch"], "locations": [{"line": 2, "column": 3}],
+            "message": f'Expected branch to point to "{"0" * 40}" but it did not.  Pull and try again.'}]}
+    if path.startswith("/graphql/mutation/createRef"):
+        return 200, {}, {"data": {"createRef": None}, "errors": [{
+            "type": "UNPROCESSABLE", "path": ["createRef"], "locations": [{"line": 2, "column": 3}],
+            "message": 'A ref named "refs/heads/loopforge-state" already exists in the repository.'}]}
     if "/git/refs" in path:
         return _json_error(422, "Update is not a fast forward" if method == "PATCH" else "Reference already exists")
     if path.endswith("/git/trees"):
@@ -446,9 +461,9 @@ class LifecycleDriver:
         if not self.baseline_calls:
             self.baseline()
         spec = self.kinds[kind]
-        writes = DYNAMO_WRITES if self.store == "dynamodb" else WRITES
         usable = [i for i, (method, path) in enumerate(self.baseline_calls)
-                  if not spec.writes_only or (path if self.store == "dynamodb" else method) in writes]
+                  if not spec.writes_only or (path in DYNAMO_WRITES if self.store == "dynamodb"
+                                              else is_write(method, path))]
         return usable[offset::every]
 
     # ------------------------------------------------------------------ one scenario
