@@ -576,6 +576,34 @@ class FakeGitHub:
         status, result = serve_graphql(self, body)
         return status, headers, json.dumps(result).encode("utf-8"), result
 
+    def _check_run_node(self, run: CheckRun) -> dict[str, Any]:
+        return {"__typename": "CheckRun", "databaseId": run.id, "name": run.name, "status": run.status.upper(),
+                "conclusion": run.conclusion.upper() if run.conclusion else None, "detailsUrl": run.details_url,
+                "url": self.repo_html(f"/runs/{run.id}"),
+                "checkSuite": {"databaseId": self.suites.get(run.head_sha), "workflowRun": None,
+                               "app": {"slug": "github-actions", "name": "GitHub Actions"}}}
+
+    def check_suites(self, sha: str) -> list[dict[str, Any]]:
+        """``Commit.checkSuites``: the suite of the check runs on ``sha`` (the Actions app's), then one suite per
+        workflow run on ``sha`` (its jobs are not modelled: REST lists them apart, as workflow runs)."""
+        suites: list[dict[str, Any]] = []
+        runs = [self._check_run_node(r) for r in sorted(self.runs.values(), key=lambda r: r.id) if r.head_sha == sha]
+        if runs:
+            completed = all(r["status"] == "COMPLETED" for r in runs)
+            suites.append({"databaseId": self.suites.get(sha), "app": {"slug": "github-actions",
+                                                                       "name": "GitHub Actions"},
+                           "status": "COMPLETED" if completed else "IN_PROGRESS", "conclusion": None,
+                           "workflowRun": None, "_runs": runs})
+        for wr in sorted(self.workflow_runs.values(), key=lambda r: r.id):
+            if wr.head_sha == sha:
+                suites.append({"databaseId": self._id(f"wr-suite:{wr.id}"),
+                               "app": {"slug": "github-actions", "name": "GitHub Actions"},
+                               "status": wr.status.upper(), "conclusion": wr.conclusion.upper() if wr.conclusion
+                               else None, "_runs": [],
+                               "workflowRun": {"databaseId": wr.id, "url": self.repo_html(f"/actions/runs/{wr.id}"),
+                                               "workflow": {"name": wr.name}}})
+        return suites
+
     def status_rollup(self, sha: str) -> dict[str, Any] | None:
         """``Commit.statusCheckRollup``: the latest check run per name on ``sha`` (None if there is none)."""
         latest: dict[str, CheckRun] = {}
@@ -584,12 +612,7 @@ class FakeGitHub:
                 latest[run.name] = run
         if not latest:
             return None
-        nodes = []
-        for run in latest.values():
-            nodes.append({"__typename": "CheckRun", "databaseId": run.id, "name": run.name,
-                          "status": run.status.upper(), "conclusion": run.conclusion.upper() if run.conclusion
-                          else None, "detailsUrl": run.details_url,
-                          "checkSuite": {"app": {"slug": "github-actions", "name": "GitHub Actions"}}})
+        nodes = [self._check_run_node(run) for run in latest.values()]
         bad = {"FAILURE", "TIMED_OUT", "CANCELLED", "ACTION_REQUIRED", "STARTUP_FAILURE"}
         if any(n["conclusion"] in bad for n in nodes):
             state = "FAILURE"

@@ -237,7 +237,10 @@ def _object(_repo: Any, info: Any, expression: str | None = None, oid: str | Non
     fake: FakeGitHub = info.context
     _need(fake, "contents")
     if oid is not None:
-        return git_object(fake, oid)
+        found = git_object(fake, oid)
+        if found is None and oid in fake.known_shas:  # a PR commit the fake holds no git object for
+            return {"__typename": "Commit", "oid": oid}
+        return found
     if expression is None:
         return None
     rev, sep, path = expression.partition(":")
@@ -332,6 +335,10 @@ def _pull_request(_repo: Any, info: Any, number: int) -> Any:
         "mergeCommit": {"__typename": "Commit", "oid": p.merge_commit_sha} if p.merge_commit_sha else None,
         "headRefName": p.head_ref, "headRefOid": p.head_sha, "baseRefName": p.base, "baseRefOid": p.base_sha,
         "isCrossRepository": p.fork, "author": _actor(fake, p.user), "_pull": p, "_head": head,
+        "authorAssociation": "OWNER" if p.user == fake.owner else (
+            "COLLABORATOR" if fake.collaborators.get(p.user, "none") != "none" else "CONTRIBUTOR"),
+        "additions": sum(f[1] for f in p.files), "deletions": sum(f[2] for f in p.files),
+        "changedFiles": len(p.files), "createdAt": p.created_at, "updatedAt": p.updated_at,
     }
 
 
@@ -401,6 +408,34 @@ def _pr_commits(pr: dict[str, Any], info: Any, first: int | None = None, last: i
     items = [{"commit": git_object(fake, sha) or {"__typename": "Commit", "oid": sha}}
              for sha in pr["_pull"].commits]
     return _connection(items, first, last, after, limit=250)
+
+
+@resolver("Commit", "checkSuites")
+def _check_suites(commit: dict[str, Any], info: Any, first: int | None = None, last: int | None = None,
+                  after: str | None = None, before: str | None = None, filterBy: dict[str, Any] | None = None) -> Any:
+    """The Actions app's suite holding the check runs on this commit, and one suite per workflow run."""
+    fake: FakeGitHub = info.context
+    return _connection(fake.check_suites(commit["oid"]), first, last, after)
+
+
+@resolver("CheckSuite", "checkRuns")
+def _suite_runs(suite: dict[str, Any], info: Any, first: int | None = None, last: int | None = None,
+                after: str | None = None, before: str | None = None, filterBy: dict[str, Any] | None = None) -> Any:
+    runs = list(suite["_runs"])
+    name = (filterBy or {}).get("checkName")
+    if name is not None:
+        runs = [r for r in runs if r["name"] == name]
+    return _connection(runs, first, last, after)
+
+
+@resolver("Commit", "associatedPullRequests")
+def _associated(commit: dict[str, Any], info: Any, first: int | None = None, last: int | None = None,
+                after: str | None = None, before: str | None = None, **_: Any) -> Any:
+    fake: FakeGitHub = info.context
+    sha = commit["oid"]
+    found = sorted((p for p in fake.pulls.values() if sha in p.commits or sha == p.merge_commit_sha),
+                   key=lambda p: (p.state != "open", -p.number))
+    return _connection([_pull_request(None, info, p.number) for p in found], first, last, after)
 
 
 # ---------------------------------------------------------------------------------------------- mutations
