@@ -577,7 +577,10 @@ class FakeGitHub:
         return status, headers, json.dumps(result).encode("utf-8"), result
 
     def _check_run_node(self, run: CheckRun) -> dict[str, Any]:
-        return {"__typename": "CheckRun", "databaseId": run.id, "name": run.name, "status": run.status.upper(),
+        # GraphQL's Int is 32-bit and check run ids are not (the fake's start above 2**32, as GitHub's do): a
+        # client must take the REST id from ``url`` (``…/runs/<id>``), not from ``databaseId``
+        return {"__typename": "CheckRun", "databaseId": run.id if run.id < 2**31 else None, "name": run.name,
+                "status": run.status.upper(),
                 "conclusion": run.conclusion.upper() if run.conclusion else None, "detailsUrl": run.details_url,
                 "url": self.repo_html(f"/runs/{run.id}"),
                 "checkSuite": {"databaseId": self.suites.get(run.head_sha), "workflowRun": None,
