@@ -18,22 +18,15 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from github import GithubException, RateLimitExceededException
+from github import GithubException
 from github.Requester import Requester
 
-from loopforge.errors import (
-    GitHubError,
-    GitHubNotFound,
-    GitHubPermissionError,
-    GitHubUnavailable,
-    RefMoved,
-)
-from loopforge.github.client import describe_transport_error
+from loopforge.errors import GitHubError, GitHubNotFound, GitHubUnavailable, RefMoved
+from loopforge.github.client import github_error
 from loopforge.github.graphql import GraphQLClient
 from loopforge.github.snapshot import Extra, RawSnapshot, parse_snapshot, snapshot_document
 
@@ -48,13 +41,6 @@ _CREATE_REF = """mutation LoopforgeCreateBranch($input: CreateRefInput!) {
 _TIP = """query LoopforgeTip($owner: String!, $name: String!, $ref: String!) {
   repository(owner: $owner, name: $name) { id tip: ref(qualifiedName: $ref) { target { oid } } }
 }"""
-
-
-def _status_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
 
 
 class BranchAPI:
@@ -88,11 +74,8 @@ class BranchAPI:
         try:
             _headers, data = self._requester().requestJsonAndCheck(
                 verb, f"{self._repo_url}{path}", parameters=params, input=body)
-        except GithubException as exc:
-            raise self._rest_error(exc, where) from exc
-        except requests.RequestException as exc:
-            raise GitHubUnavailable(f"{where}: GitHub gave no usable answer: "
-                                    f"{describe_transport_error(exc)}") from exc
+        except (GithubException, requests.RequestException) as exc:
+            raise github_error(exc, where) from exc
         return data
 
     def rest_or_none(self, path: str, params: dict[str, Any] | None = None) -> Any:
@@ -101,25 +84,6 @@ class BranchAPI:
             return self.rest("GET", path, params=params)
         except GitHubNotFound:
             return None
-
-    @staticmethod
-    def _rest_error(exc: GithubException, where: str) -> GitHubError:
-        data = exc.data if isinstance(exc.data, dict) else {}
-        # an HTML error page (a 502 from a proxy) arrives as {"data": "<html>…"}: name the status instead
-        message = str(data.get("message") or (exc.data if isinstance(exc.data, str) else "")
-                      or _status_phrase(exc.status))
-        message = " ".join(message.split())[:300]
-        text = f"{where}: {exc.status} {message}"
-        if isinstance(exc, RateLimitExceededException) or (
-                exc.status in (403, 429) and "rate limit" in message.lower()):
-            return GitHubUnavailable(f"GitHub rate limit hit on {text}")
-        if exc.status in (401, 403):
-            return GitHubPermissionError(text)
-        if exc.status == 404:
-            return GitHubNotFound(text)
-        if exc.status >= 500:
-            return GitHubUnavailable(text)
-        return GitHubError(text)
 
     def _cached_blob(self, sha: str, data: bytes | None = None) -> bytes | None:
         with self._lock:

@@ -25,7 +25,14 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from loopforge.errors import GitHubError, GitHubNotFound, GitHubPermissionError, GitHubUnavailable, RefMoved
+from loopforge.errors import (
+    GitHubError,
+    GitHubNotFound,
+    GitHubPermissionError,
+    GitHubUnavailable,
+    ReadOnlyToken,
+    RefMoved,
+)
 from loopforge.github.client import LoopforgeRetry, describe_transport_error, make_retry
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -67,7 +74,9 @@ def error_for(problem: GraphQLProblem, what: str) -> GitHubError:
     kind = problem.type.upper()
     if kind == "STALE_DATA":
         return RefMoved(text)
-    if kind == "FORBIDDEN" or "not accessible by integration" in problem.message.lower():
+    if "not accessible by integration" in problem.message.lower():
+        return ReadOnlyToken(f"{text} — the token is read-only (a pull request from a fork gets one)")
+    if kind == "FORBIDDEN":
         return GitHubPermissionError(text)
     if kind == "NOT_FOUND":
         return GitHubNotFound(text)
@@ -144,12 +153,12 @@ class GraphQLClient:
             message = payload.get("message", "") if isinstance(payload, dict) else ""
             message = _clip(str(message or response.reason or "no JSON answer"))
             if status in (401, 403) and "rate limit" not in message.lower():
-                raise GitHubPermissionError(f"{what}: HTTP {status} {message}")
+                raise GitHubPermissionError(f"{what}: HTTP {status} {message}", status=status)
             if status >= 500 or status in (403, 429) or status < 400:
-                raise GitHubUnavailable(f"{what}: HTTP {status} {message}")
+                raise GitHubUnavailable(f"{what}: HTTP {status} {message}", status=status)
             if status == 404:
-                raise GitHubNotFound(f"{what}: HTTP 404 {message} ({self.url})")
-            raise GitHubError(f"{what}: HTTP {status} {message}")
+                raise GitHubNotFound(f"{what}: HTTP 404 {message} ({self.url})", status=status)
+            raise GitHubError(f"{what}: HTTP {status} {message}", status=status)
         problems = [GraphQLProblem(str(e.get("type") or ""), str(e.get("message") or ""),
                                    tuple(e.get("path") or ()))
                     for e in payload.get("errors") or [] if isinstance(e, dict)]

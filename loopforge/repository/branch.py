@@ -238,7 +238,7 @@ class BranchRepository:
         except GitHubUnavailable as exc:
             raise StoreUnavailable(f"GitHub unavailable: {exc}") from exc
         except GitHubError as exc:
-            if "409" in str(exc) and "empty" in str(exc).lower():
+            if exc.status == 409 and "empty" in str(exc).lower():
                 raise StoreMisconfigured(f"{self.full_name} is an empty repository: push a first commit before "
                                          f"using the branch store.") from exc
             raise StoreError(f"GitHub API error: {exc}") from exc
