@@ -1,5 +1,6 @@
-"""A pull request's facts from the event's one GraphQL read: routing, the policy's ``PullRequestContext``, the
-policy file and its code directory at the base, and the LoopForge check run already on the head commit.
+"""A pull request's facts from the event's one GraphQL read: routing, the policy file and its code directory at
+the base, and the LoopForge check run already on the head commit (``pr_context_graphql`` turns the answer into
+the policy's ``PullRequestContext``).
 
 ``pull_request_extra`` is an ``Extra`` for ``BranchRepository.snapshot`` (or for a query of its own); it asks for
 
@@ -8,34 +9,21 @@ policy file and its code directory at the base, and the LoopForge check run alre
 * ``head``: the head commit (``object(oid:)``): its status rollup (check runs and commit statuses), its check
   suites (workflow runs) and the check run named ``check_name`` (so the check run is one PATCH, or one POST
   when there is none: no lookup request);
-* ``policy``/``code``: the policy file and the policy's code directory (guards, gate scripts, nested up to
-  ``CODE_DEPTH`` levels) at the base, as ``<rev>:<path>`` expressions.
+* ``pr.baseRef.target.policy``/``.code``: the policy file and the policy's code directory (guards, gate
+  scripts, nested up to ``CODE_DEPTH`` levels) at the tip of the branch the PR targets now.
 
-``GraphQLPullRequestContext`` serves the policy from that answer. Facts GraphQL does not carry are read through
-the REST context (``loopforge.github.pr_context``) only when a rule asks: renamed files' old names and patches
-(``diff``), more than 100 changed files, reviews or label events beyond 100, team membership, a user's role,
-linked issues' states.
+Nothing here imports the policy machinery: an event without a policy never loads it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from loopforge.github.events import PullRequest
 from loopforge.github.snapshot import Extra
-from loopforge.policy.context import (
-    ChangedFile,
-    CheckState,
-    IssueRef,
-    LabelEvent,
-    PullRequestContext,
-    Review,
-    parse_closing_references,
-)
 
 PAGE = 100
 CODE_DEPTH = 4
@@ -69,19 +57,23 @@ def _tree(depth: int) -> str:
     return f"entries {{ name type object {{ ... on Blob {{ text isTruncated }}{inner} }} }}"
 
 
-def pull_request_extra(number: int, head_sha: str, check_name: str, *, policy_expr: str | None = None,
-                       code_expr: str | None = None) -> Extra:
-    """The aliased fields of a pull request's facts (see the module docstring)."""
-    parts = [f"pr: pullRequest(number: $prNumber) {{ {_PR} }}",
-             f"head: object(oid: $headOid) {{ ... on Commit {{ {_HEAD} }} }}"]
+def pull_request_extra(number: int, head_sha: str, check_name: str, *, policy_path: str | None = None,
+                       code_dir: str | None = None) -> Extra:
+    """The aliased fields of a pull request's facts (see the module docstring). ``policy_path`` and ``code_dir``
+    are read at the tip of the branch the PR targets now (``baseRef``: a retargeted PR is judged by its new
+    base), under ``pr.baseRef.target.policy`` and ``.code``."""
+    base = ""
     variables: dict[str, tuple[str, Any]] = {"prNumber": ("Int!", number), "headOid": ("GitObjectID!", head_sha),
                                              "checkName": ("String!", check_name)}
-    if policy_expr is not None:
-        parts.append("policy: object(expression: $policyExpr) { ... on Blob { text isTruncated } }")
-        variables["policyExpr"] = ("String!", policy_expr)
-    if code_expr is not None:
-        parts.append(f"code: object(expression: $codeExpr) {{ ... on Tree {{ {_tree(CODE_DEPTH)} }} }}")
-        variables["codeExpr"] = ("String!", code_expr)
+    if policy_path is not None:
+        base += " policy: file(path: $policyPath) { object { ... on Blob { text isTruncated } } }"
+        variables["policyPath"] = ("String!", policy_path)
+    if code_dir is not None:
+        base += f" code: file(path: $codeDir) {{ object {{ ... on Tree {{ {_tree(CODE_DEPTH)} }} }} }}"
+        variables["codeDir"] = ("String!", code_dir)
+    base_ref = f"\n      baseRef {{ target {{ oid ... on Commit {{{base} }} }} }}" if base else ""
+    parts = [f"pr: pullRequest(number: $prNumber) {{ {_PR}{base_ref} }}",
+             f"head: object(oid: $headOid) {{ ... on Commit {{ {_HEAD} }} }}"]
     return Extra("\n    ".join(parts), variables, optional=("pr",))
 
 
@@ -154,21 +146,28 @@ def our_check_run(extra: Mapping[str, Any]) -> OurCheckRun | None:
                        str(run["conclusion"]).lower() if run.get("conclusion") else None)
 
 
-def blob_text(extra: Mapping[str, Any], alias: str) -> str | None:
-    """The text of a Blob read under ``alias`` (None if the path does not exist or is not a text file)."""
-    obj = extra.get(alias)
-    if not obj or obj.get("text") is None:
+def _base(extra: Mapping[str, Any], alias: str) -> Mapping[str, Any] | None:
+    target = ((((extra.get("pr") or {}).get("baseRef") or {}).get("target")) or {})
+    found = target.get(alias)
+    return (found or {}).get("object") if found else None
+
+
+def base_file(extra: Mapping[str, Any], alias: str = "policy") -> str | None:
+    """The text of the file read at the base under ``alias`` (None: no such file). ``ValueError`` for a file
+    that is not text or too large for one read."""
+    obj = _base(extra, alias)
+    if obj is None:
         return None
-    if obj.get("isTruncated"):
-        raise ValueError(f"{alias} is too large to read in one request")
+    if obj.get("isTruncated") or obj.get("text") is None:
+        raise ValueError("the file is binary or too large to read in one request")
     return str(obj["text"])
 
 
 def write_tree(extra: Mapping[str, Any], alias: str, dest: Path, prefix: str) -> bool:
-    """Write the Tree read under ``alias`` to ``dest/prefix`` (files only; names that would leave ``dest`` are
-    refused); False if there is no such directory. ``ValueError`` for a tree deeper than ``CODE_DEPTH`` or a file
-    GraphQL cut."""
-    tree = extra.get(alias)
+    """Write the directory read at the base under ``alias`` to ``dest/prefix`` (files only; names that would
+    leave ``dest`` are refused); False if there is no such directory. ``ValueError`` for a tree deeper than
+    ``CODE_DEPTH`` or a file GraphQL cut."""
+    tree = _base(extra, alias)
     if not tree or "entries" not in tree:
         return False
     root = dest.resolve()
@@ -199,184 +198,5 @@ def write_tree(extra: Mapping[str, Any], alias: str, dest: Path, prefix: str) ->
     return True
 
 
-def _when(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-
-
-_CHANGE = {"ADDED": "added", "DELETED": "removed", "MODIFIED": "modified", "RENAMED": "renamed",
-           "COPIED": "copied", "CHANGED": "changed"}
-_STATUS_STATE = {"SUCCESS": ("completed", "success"), "FAILURE": ("completed", "failure"),
-                 "ERROR": ("completed", "failure"), "PENDING": ("in_progress", None),
-                 "EXPECTED": ("in_progress", None)}
-
-
-def _rank(state: CheckState) -> int:
-    if state.status != "completed":
-        return 1
-    return 2 if (state.conclusion or "") in ("success", "neutral", "skipped") else 0
-
-
-def _keep_worst(into: dict[str, CheckState], state: CheckState) -> None:
-    current = into.get(state.name)
-    if current is None or _rank(state) < _rank(current):
-        into[state.name] = state
-
-
-class GraphQLPullRequestContext:
-    """``PullRequestContext`` over the snapshot's ``pr`` and ``head`` fields; ``rest`` (built on first need)
-    answers what GraphQL does not carry (see the module docstring)."""
-
-    def __init__(self, repo: str, extra: Mapping[str, Any], rest: Callable[[], PullRequestContext]) -> None:
-        pr = extra.get("pr")
-        if not pr:
-            raise ValueError("the snapshot holds no pull request")
-        self._pr: Mapping[str, Any] = pr
-        self._head: Mapping[str, Any] = extra.get("head") or {}
-        self._repo = repo
-        self._make_rest = rest
-        self._rest: PullRequestContext | None = None
-        self.rest_reads: list[str] = []  # which facts needed the REST fallback (tests, reports)
-
-    def _fallback(self, why: str) -> PullRequestContext:
-        self.rest_reads.append(why)
-        if self._rest is None:
-            self._rest = self._make_rest()
-        return self._rest
-
-    # ------------------------------------------------------------------ scalars
-    @property
-    def repo(self) -> str:
-        return self._repo
-
-    @property
-    def number(self) -> int:
-        return int(self._pr["number"])
-
-    @property
-    def title(self) -> str:
-        return str(self._pr.get("title") or "")
-
-    @property
-    def body(self) -> str:
-        return str(self._pr.get("body") or "")
-
-    @property
-    def author(self) -> str:
-        return str((self._pr.get("author") or {}).get("login") or "ghost")
-
-    @property
-    def author_association(self) -> str:
-        return str(self._pr.get("authorAssociation") or "NONE")
-
-    @property
-    def base_ref(self) -> str:
-        return str(self._pr.get("baseRefName") or "")
-
-    @property
-    def head_ref(self) -> str:
-        return str(self._pr.get("headRefName") or "")
-
-    @property
-    def head_sha(self) -> str:
-        return str(self._pr.get("headRefOid") or "")
-
-    @property
-    def draft(self) -> bool:
-        return bool(self._pr.get("isDraft"))
-
-    @property
-    def labels(self) -> Sequence[str]:
-        return [str(n["name"]) for n in (self._pr.get("labels") or {}).get("nodes") or []]
-
-    # ------------------------------------------------------------------ lists
-    def changed_files(self) -> Sequence[ChangedFile]:
-        files = self._pr.get("files") or {}
-        nodes = files.get("nodes") or []
-        if int(files.get("totalCount") or 0) > len(nodes) or any(n.get("changeType") in ("RENAMED", "COPIED")
-                                                                  for n in nodes):
-            return self._fallback("changed files (renames or over 100)").changed_files()
-        return [ChangedFile(filename=str(n["path"]), status=_CHANGE.get(str(n["changeType"]), "modified"),
-                            additions=int(n["additions"]), deletions=int(n["deletions"])) for n in nodes]
-
-    def files_truncated(self) -> bool:
-        return int(self._pr.get("changedFiles") or 0) > len(self.changed_files())
-
-    def line_counts(self) -> tuple[int, int]:
-        return int(self._pr.get("additions") or 0), int(self._pr.get("deletions") or 0)
-
-    def reviews(self) -> Sequence[Review]:
-        """The latest decisive review per reviewer (what ``policy.rules.latest_reviews`` keeps of all reviews)."""
-        found = self._pr.get("latestOpinionatedReviews") or {}
-        nodes = found.get("nodes") or []
-        if int(found.get("totalCount") or 0) > len(nodes):
-            return self._fallback("reviews (over 100 reviewers)").reviews()
-        return [Review(user=str((n.get("author") or {}).get("login") or "ghost"), state=str(n["state"]),
-                       commit_id=(n.get("commit") or {}).get("oid"), submitted_at=_when(n.get("submittedAt")),
-                       id=int(n.get("databaseId") or 0)) for n in nodes]
-
-    def label_events(self) -> Sequence[LabelEvent]:
-        found = self._pr.get("timelineItems") or {}
-        nodes = found.get("nodes") or []
-        if int(found.get("totalCount") or 0) > len(nodes):
-            return self._fallback("label events (over 100)").label_events()
-        return [LabelEvent(label=str((n.get("label") or {}).get("name")),
-                           actor=str((n.get("actor") or {}).get("login") or "ghost"),
-                           action="labeled" if n.get("__typename") == "LabeledEvent" else "unlabeled",
-                           created_at=_when(n.get("createdAt"))) for n in nodes]
-
-    def check_runs(self) -> Mapping[str, CheckState]:
-        rollup = self._head.get("statusCheckRollup") or {}
-        out: dict[str, CheckState] = {}
-        latest: dict[tuple[str, str], tuple[int, CheckState]] = {}
-        for node in (rollup.get("contexts") or {}).get("nodes") or []:
-            if node.get("__typename") == "CheckRun":
-                app = str(((node.get("checkSuite") or {}).get("app") or {}).get("slug") or "")
-                state = CheckState(name=str(node["name"]), status=str(node["status"]).lower(),
-                                   conclusion=str(node["conclusion"]).lower() if node.get("conclusion") else None,
-                                   kind="check", app=app, url=node.get("detailsUrl"))
-                key = (app, state.name)
-                if key not in latest or run_id(node["url"]) > latest[key][0]:
-                    latest[key] = (run_id(node["url"]), state)
-            elif node.get("__typename") == "StatusContext":
-                status, conclusion = _STATUS_STATE.get(str(node["state"]), ("completed", str(node["state"]).lower()))
-                _keep_worst(out, CheckState(name=str(node["context"]), status=status, conclusion=conclusion,
-                                            kind="status", url=node.get("targetUrl")))
-        for _, state in latest.values():
-            _keep_worst(out, state)
-        return out
-
-    def workflow_runs(self) -> Mapping[str, CheckState]:
-        latest: dict[str, tuple[int, CheckState]] = {}
-        for suite in (self._head.get("checkSuites") or {}).get("nodes") or []:
-            run = suite.get("workflowRun")
-            if not run:
-                continue
-            name = str((run.get("workflow") or {}).get("name") or "")
-            state = CheckState(name=name, status=str(suite.get("status") or "").lower(),
-                               conclusion=str(suite["conclusion"]).lower() if suite.get("conclusion") else None,
-                               kind="workflow", url=run.get("url"))
-            if name not in latest or int(run["databaseId"]) > latest[name][0]:
-                latest[name] = (int(run["databaseId"]), state)
-        out: dict[str, CheckState] = {}
-        for _, state in latest.values():
-            _keep_worst(out, state)
-        return out
-
-    def linked_issues(self) -> Sequence[IssueRef]:
-        return parse_closing_references(self.body, self.repo)
-
-    def issue_state(self, ref: IssueRef) -> str | None:
-        return self._fallback("linked issue state").issue_state(ref)
-
-    def is_team_member(self, team: str, user: str) -> bool:
-        return self._fallback("team membership").is_team_member(team, user)
-
-    def user_permission(self, user: str) -> str:
-        return self._fallback("user permission").user_permission(user)
-
-    def diff(self) -> str:
-        return self._fallback("diff").diff()
-
-
-__all__ = ["CODE_DEPTH", "ROUTE_FIELDS", "GraphQLPullRequestContext", "OurCheckRun", "blob_text", "our_check_run",
-           "pull_request_extra", "pull_request_model", "route_pulls", "route_query", "write_tree"]
+__all__ = ["CODE_DEPTH", "ROUTE_FIELDS", "OurCheckRun", "base_file", "our_check_run", "pull_request_extra",
+           "pull_request_model", "route_pulls", "route_query", "run_id", "write_tree"]

@@ -334,6 +334,7 @@ def _pull_request(_repo: Any, info: Any, number: int) -> Any:
         "state": "MERGED" if p.merged else p.state.upper(), "isDraft": p.draft, "merged": p.merged,
         "mergeCommit": {"__typename": "Commit", "oid": p.merge_commit_sha} if p.merge_commit_sha else None,
         "headRefName": p.head_ref, "headRefOid": p.head_sha, "baseRefName": p.base, "baseRefOid": p.base_sha,
+        "baseRef": _ref(None, info, f"refs/heads/{p.base}") if f"refs/heads/{p.base}" in fake.refs else None,
         "isCrossRepository": p.fork, "author": _actor(fake, p.user), "_pull": p, "_head": head,
         "authorAssociation": "OWNER" if p.user == fake.owner else (
             "COLLABORATOR" if fake.collaborators.get(p.user, "none") != "none" else "CONTRIBUTOR"),

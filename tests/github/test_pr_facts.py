@@ -7,8 +7,9 @@ from pathlib import Path
 from loopforge.github.client import make_github
 from loopforge.github.graphql import GraphQLClient
 from loopforge.github.pr_context import GitHubPullRequestContext
+from loopforge.github.pr_context_graphql import GraphQLPullRequestContext
 from loopforge.github.pr_facts import (
-    GraphQLPullRequestContext,
+    base_file,
     our_check_run,
     pull_request_extra,
     route_pulls,
@@ -50,7 +51,7 @@ def test_graphql_facts_match_rest(fake_github: FakeGitHub, tmp_path: Path) -> No
     store = BranchRepository((gh, REPO))
     before = len(fake.requests)
     snap = store.snapshot(f"{REPO}#3", extras=[pull_request_extra(
-        7, HEAD, "loopforge", policy_expr="main:.github/loopforge.yml", code_expr="main:.github/loopforge")])
+        7, HEAD, "loopforge", policy_path=".github/loopforge.yml", code_dir=".github/loopforge")])
     assert len(fake.requests) - before == 1  # everything below comes from this one read
     rest_calls: list[str] = []
 
@@ -80,7 +81,7 @@ def test_graphql_facts_match_rest(fake_github: FakeGitHub, tmp_path: Path) -> No
     assert write_tree(snap.extra, "code", tmp_path, ".github/loopforge")
     assert (tmp_path / ".github/loopforge/gates/deep/x.sh").read_text() == "echo hi\n"
     assert (tmp_path / ".github/loopforge/guards/g.py").read_text() == "X = 1\n"
-    assert snap.extra["policy"]["text"] == "version: 1\n"
+    assert base_file(snap.extra) == "version: 1\n"
     assert our_check_run(snap.extra) is None
     assert fake.violations == []
 
