@@ -10,6 +10,7 @@ a PR that edits the policy or adds a guard is judged by the rules already in for
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from loopforge.github.client import make_github
 from loopforge.github.pr_context import GitHubPullRequestContext, fetch_base_tree, read_base_file
 from loopforge.github.render import GateRow
 from loopforge.policy import GuardLoadError, PolicyError, PolicyGuard, load_policy, load_policy_guards
+from loopforge.policy.context import PullRequestContext
 from loopforge.policy.evaluate import Evaluation
 from loopforge.records import RecordHead
 from loopforge.service import LoopService
@@ -84,7 +86,9 @@ def _broken_policy_guard(message: str) -> Any:
 
 def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: RecordHead | None,
          governance_token: str = "", api_url: str = "https://api.github.com") -> Governance:
-    """The governance of one PR event. A missing policy file means no rules (only the lifecycle gates)."""
+    """The governance of one PR event read through the REST API (one request per fact). A missing policy file
+    means no rules (only the lifecycle gates). The Action reads the same facts with its one GraphQL query
+    (``from_facts``)."""
     governance_gh = make_github(governance_token, api_url) if governance_token else None
     ctx = GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
     # the branch the PR targets now: the payload of an event delivered before a retarget names the old base, and
@@ -95,6 +99,51 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
     except (GithubException, IsADirectoryError, UnicodeDecodeError) as exc:
         message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
         return Governance(guards=[_broken_policy_guard(message)], error=message)
+    return _build(text, ctx, policy_path, base_ref, head,
+                  lambda code_dir, dest: _fetch_rest(gh_repo, base_ref, code_dir, dest))
+
+
+def from_facts(extra: Mapping[str, Any], repo: str, number: int, policy_path: str, code_dir_read: str, *,
+               gh_repo: Any, head: RecordHead | None, governance_token: str = "",
+               api_url: str = "https://api.github.com") -> Governance:
+    """The governance of one PR event from the facts of the event's one GraphQL read (``extra``: the fields of
+    ``loopforge.github.pr_facts.pull_request_extra``, which read ``policy_path`` and ``code_dir_read`` at the
+    PR's current base). A fact the read does not carry is read through REST when a rule needs it."""
+    from loopforge.github.pr_context_graphql import GraphQLPullRequestContext
+    from loopforge.github.pr_facts import base_file, write_tree
+
+    def rest() -> GitHubPullRequestContext:
+        governance_gh = make_github(governance_token, api_url) if governance_token else None
+        return GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
+
+    ctx = GraphQLPullRequestContext(repo, extra, rest)
+    base_ref = ctx.base_ref
+    try:
+        text = base_file(extra)
+    except ValueError as exc:
+        message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
+        return Governance(guards=[_broken_policy_guard(message)], error=message)
+
+    def code(code_dir: str, dest: Path) -> bool:
+        if code_dir.strip("/") == code_dir_read.strip("/"):
+            return write_tree(extra, "code", dest, code_dir.strip("/"))
+        return _fetch_rest(gh_repo, base_ref, code_dir, dest)  # a code_dir of its own: not in the read
+
+    return _build(text, ctx, policy_path, base_ref, head, code)
+
+
+def _fetch_rest(gh_repo: Any, base_ref: str, code_dir: str, dest: Path) -> bool:
+    try:
+        fetch_base_tree(gh_repo, base_ref, [code_dir], dest)
+    except GithubException as exc:
+        if exc.status != 404:
+            raise
+        return False
+    return True
+
+
+def _build(text: str | None, ctx: PullRequestContext, policy_path: str, base_ref: str, head: RecordHead | None,
+           fetch_code: Callable[[str, Path], bool]) -> Governance:
     if text is None:
         return Governance()
     try:
@@ -103,13 +152,12 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
         message = str(exc)
         return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
     checkout = Path(tempfile.mkdtemp(prefix="loopforge-base-"))
-    base_dir: Path | None = checkout
     try:
-        fetch_base_tree(gh_repo, base_ref, [policy.options.code_dir], checkout)
-    except GithubException as exc:
-        if exc.status != 404:
-            raise
-        base_dir = None  # no code directory on the base branch: guards and command gates stay pending
+        base_dir: Path | None = checkout if fetch_code(policy.options.code_dir, checkout) else None
+    except ValueError as exc:  # a file GraphQL could not carry, a path that would leave the checkout
+        message = f"cannot copy {policy.options.code_dir} from {base_ref}: {exc}"
+        return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
+    # base_dir None: no code directory on the base branch: guards and command gates stay pending
     cache = ((head.metadata.get("policy") or {}).get("gates") if head else None) or {}
     guard = PolicyGuard(policy, ctx, base_dir=base_dir, gate_cache=cache if isinstance(cache, dict) else {})
     guards: list[Any] = [guard]

@@ -2,6 +2,10 @@
 
 ``handle`` reads like the table of contents: read event (in ``run``) → route → load facts → plan → govern →
 record → report → exit code. Data only flows forward: each step takes what earlier steps returned.
+
+On the branch store, load facts is one GraphQL read and record (with the policy evaluation) is one commit
+(``Session.one_write``): if another run changed the same record in between, that commit is refused and the
+steps from load facts on run again on what is stored now (``REDO`` times at most, then ``ConcurrencyError``).
 """
 
 from __future__ import annotations
@@ -11,12 +15,16 @@ from loopforge.action.exit import ending, exit_code
 from loopforge.action.facts import load_facts
 from loopforge.action.govern import govern, judge
 from loopforge.action.plan import plan_run
-from loopforge.action.record import record, record_policy
+from loopforge.action.record import read_only, record, record_policy, warn_read_only
 from loopforge.action.report import Report, report
 from loopforge.action.route import ignored, route_event
 from loopforge.action.session import open_session
+from loopforge.errors import ConcurrencyError, StoreError
 from loopforge.github.events import Event
 from loopforge.github.workflow_commands import Log
+
+#: how many times the steps from load facts on run when other runs keep changing the same record
+REDO = 5
 
 
 def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
@@ -25,16 +33,32 @@ def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
     routed = route_event(session, event)
     if routed is None:
         return ignored(session, event)
-    facts = load_facts(session, routed)
-    plan = plan_run(cfg, routed, facts)
-    service = govern(session, facts)
-    recorded = record(session, service, event, routed)
-    if recorded is None:
-        return 0  # a read-only token: warned; the workflow_run of the PR's CI records it
-    gate = judge(service, recorded, facts) if plan.judge_gate else None
-    current = recorded.record
-    assert current is not None
-    if plan.record_policy:
-        current = record_policy(service, recorded, facts, f"gh:{cfg.run.run_id}:{event.kind}#policy", event.actor)
-    report(session, plan, Report(routed, recorded, current, gate))
-    return exit_code(session, ending(session, plan, recorded, gate, facts))
+    for attempt in range(1, REDO + 1):
+        facts = load_facts(session, routed, event)
+        plan = plan_run(cfg, routed, facts)
+        service = govern(session, facts)
+        try:
+            with session.one_write():
+                recorded = record(session, service, event, routed)
+                if recorded is None:
+                    return 0  # a read-only token: warned; the workflow_run of the PR's CI records it
+                gate = judge(service, recorded, facts) if plan.judge_gate else None
+                current = recorded.record
+                assert current is not None
+                if plan.record_policy:
+                    current = record_policy(service, recorded, facts, f"gh:{cfg.run.run_id}:{event.kind}#policy",
+                                            event.actor)
+        except ConcurrencyError:
+            if attempt == REDO:
+                raise
+            continue
+        except StoreError as exc:  # the one commit was refused: a read-only token is a warning, not a failure
+            if not read_only(exc):
+                raise
+            warn_read_only(session, exc)
+            return 0
+        if facts.tampered is not None and facts.tampered.problem is None:
+            log.warning(facts.tampered.message(routed.record_id), title="LoopForge: trail changed outside LoopForge")
+        report(session, plan, Report(routed, recorded, current, gate, facts))
+        return exit_code(session, ending(session, plan, recorded, gate, facts))
+    raise AssertionError("unreachable")  # pragma: no cover
