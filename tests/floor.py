@@ -84,6 +84,7 @@ class Measured:
     seconds: float
     code: int
     calls: list[str] = field(default_factory=list)  # "GET /repos/…", "POST /graphql/query/repository", …
+    stdout: str = ""
 
 
 class Floor:
@@ -126,11 +127,12 @@ class Floor:
                "GITHUB_OUTPUT": str(self.tmp / "out"), "GITHUB_STEP_SUMMARY": str(self.tmp / "summary"),
                "LOOPFORGE_TEST_FAST_RETRY": "5"}
         before = len(self.fake.requests)
+        out = io.StringIO()
         start = time.perf_counter()
-        code = run(env, stream=io.StringIO())
+        code = run(env, stream=out)
         seconds = time.perf_counter() - start
         calls = [f"{c.method} {c.path}" for c in self.fake.requests[before:]]
-        return Measured(label, len(calls), seconds, code, calls)
+        return Measured(label, len(calls), seconds, code, calls, out.getvalue())
 
     def pad(self, until: int) -> None:
         """Append notes to the record until it holds ``until`` entries, as one LoopForge-made commit."""

@@ -122,6 +122,8 @@ def _verify_if_edited(session: Session, routed: Route, snapshot: RecordSnapshot)
         first = report.problems[0]
         where = f"entry {first.sequence}" if first.sequence is not None else "the record's head"
         problem = f"{where}: {first.problem}"
+    if problem is not None:
+        branch.mark_broken(routed.record_id, problem)
     branch.snapshot(routed.record_id, keys=event_keys_of(snapshot), extras=())
     return Tampered(snapshot.record_provenance.describe(), problem)
 

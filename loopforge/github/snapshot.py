@@ -21,6 +21,9 @@ from typing import Any
 
 #: the trailer LoopForge puts in every commit message it writes on the data branch
 TRAILER = "Loopforge-Record"
+#: the trailer of a commit LoopForge made on a record whose trail no longer verified: the next events verify it
+#: again (and say so) until the trail is repaired, instead of taking LoopForge's own commit for a clean state
+BROKEN_TRAILER = "Loopforge-Broken"
 DEFAULT_WRITER = "github-actions[bot]"
 
 _COMMIT_FIELDS = "oid message author { name email user { login } } signature { isValid signer { login } }"
@@ -38,8 +41,11 @@ class Provenance:
     signer: str | None
     trailer_records: tuple[str, ...]  # the record ids named by ``Loopforge-Record:`` trailers
     by_loopforge: bool
+    broken: str | None = None  # a ``Loopforge-Broken:`` trailer: LoopForge extended a trail that did not verify
 
     def describe(self) -> str:
+        if self.by_loopforge and self.broken:
+            return f"commit {self.oid[:12]} by LoopForge on a trail that did not verify"
         who = self.author_login or self.author_email or "an unknown author"
         return (f"commit {self.oid[:12]} by {who}, " + ("signed" if self.signed else "unsigned")
                 + (", with LoopForge's trailer" if self.trailer_records else ", without LoopForge's trailer"))
@@ -55,11 +61,13 @@ def provenance(commit: Mapping[str, Any] | None, writer: str | None, record_id: 
     signer = (signature.get("signer") or {}).get("login")
     records = tuple(line.split(":", 1)[1].strip() for line in str(commit.get("message") or "").splitlines()
                     if line.startswith(f"{TRAILER}:"))
+    broken = next((line.split(":", 1)[1].strip() for line in str(commit.get("message") or "").splitlines()
+                   if line.startswith(f"{BROKEN_TRAILER}:")), None)
     login = user.get("login")
     signed = bool(signature.get("isValid"))
     ours = signed and bool(records) and (writer is None or login == writer) and (
         record_id is None or record_id in records)
-    return Provenance(str(commit["oid"]), login, author.get("email"), signed, signer, records, ours)
+    return Provenance(str(commit["oid"]), login, author.get("email"), signed, signer, records, ours, broken)
 
 
 @dataclass(frozen=True)

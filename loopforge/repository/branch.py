@@ -60,7 +60,7 @@ from loopforge.errors import (
 )
 from loopforge.github.branch_api import BranchAPI
 from loopforge.github.graphql import GraphQLClient
-from loopforge.github.snapshot import DEFAULT_WRITER, TRAILER, Extra, Provenance, provenance
+from loopforge.github.snapshot import BROKEN_TRAILER, DEFAULT_WRITER, TRAILER, Extra, Provenance, provenance
 from loopforge.records import RecordHead
 from loopforge.repository.base import Page, RecordQuery, check_append, page_of
 from loopforge.trail import GENESIS_HASH, LoopTransition
@@ -157,7 +157,8 @@ class RecordSnapshot:
     def edited_by_someone_else(self) -> bool:
         """True when the newest commit touching this record was not made by LoopForge (see
         ``loopforge.github.snapshot``): verify the record fully before extending it."""
-        return self.record_provenance is not None and not self.record_provenance.by_loopforge
+        prov = self.record_provenance
+        return prov is not None and (not prov.by_loopforge or prov.broken is not None)
 
     def covers(self, after: int) -> bool:
         """Whether ``entries(after=after)`` can be answered from the window."""
@@ -215,6 +216,7 @@ class BranchRepository:
         self._pins: dict[str, RecordSnapshot] = {}  # records read by ``snapshot``: reads are served from them
         self._last: dict[str, RecordSnapshot] = {}  # the latest read of each record: the base of its next append
         self._staging: dict[str, _Staged] | None = None
+        self._broken: dict[str, str] = {}  # record → why its trail does not verify (``mark_broken``)
 
     def __repr__(self) -> str:
         return f"BranchRepository({self.full_name!r}, branch={self.branch!r})"
@@ -372,6 +374,11 @@ class BranchRepository:
                 found += self._walk(item["sha"], path + "/")
         return found
 
+    def mark_broken(self, record_id: str, problem: str) -> None:
+        """The record's trail does not verify: the commits this store makes on it say so (a
+        ``Loopforge-Broken:`` trailer), so later reads still see ``edited_by_someone_else``."""
+        self._broken[record_id] = " ".join(problem.split())[:300]
+
     # ------------------------------------------------------------------ writing
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
@@ -445,6 +452,8 @@ class BranchRepository:
         span = f"entry {first.sequence}" if first is last else f"entries {first.sequence}-{last.sequence}"
         headline = f"loopforge: {rid} {span} ({last.trigger[:120]})"
         body = f"state: {head.state.value}\n\n{TRAILER}: {rid}\n"
+        if rid in self._broken:
+            body += f"{BROKEN_TRAILER}: {self._broken[rid]}\n"
         view = base
         failures = 0
         for attempt in range(self.max_rebases + self.REF_TRIES + 1):
