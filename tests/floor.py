@@ -30,6 +30,7 @@ from loopforge.repository.branch import dump_head, key_file, record_dir
 from loopforge.repository.memory import MemoryRepository
 from loopforge.service import LoopService
 from loopforge.trail import LoopTransition
+from tests.action_harness import run_step
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.gitstore import Person, TreeEntry
 
@@ -90,8 +91,13 @@ class Measured:
 class Floor:
     """One lifecycle on a fresh fake GitHub (see the module docstring)."""
 
-    def __init__(self, tmp: Path, *, history: int = 10, governed: bool = False, served: bool = False) -> None:
+    def __init__(self, tmp: Path, *, history: int = 10, governed: bool = False, served: bool = False,
+                 subprocess: bool = False) -> None:
+        """``served``: the fake on 127.0.0.1 (else in-process through ``responses``); ``subprocess``: each event
+        runs ``entrypoint.py`` as the runner starts it (implies ``served``)."""
         self.tmp = tmp
+        self.subprocess = subprocess
+        served = served or subprocess
         self.history = history
         self.governed = governed
         self.served = served
@@ -119,6 +125,14 @@ class Floor:
 
     def step(self, label: str, name: str, payload: dict[str, Any], url: str) -> Measured:
         self._run += 1
+        if self.subprocess:
+            before = len(self.fake.requests)
+            start = time.perf_counter()
+            result = run_step(self.tmp / f"run{self._run}", name, payload, api_url=url, repo=REPO, run_id=self._run,
+                              extra_env={"LOOPFORGE_TEST_FAST_RETRY": "5"})
+            seconds = time.perf_counter() - start
+            calls = [f"{c.method} {c.path}" for c in self.fake.requests[before:]]
+            return Measured(label, len(calls), seconds, result.code, calls, result.stdout)
         event_path = self.tmp / f"event{self._run}.json"
         event_path.write_text(json.dumps(payload))
         env = {"GITHUB_EVENT_NAME": name, "GITHUB_EVENT_PATH": str(event_path), "GITHUB_REPOSITORY": REPO,

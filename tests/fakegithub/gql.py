@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graphql import (
+    DocumentNode,
     GraphQLError,
     GraphQLObjectType,
     GraphQLSchema,
@@ -94,22 +95,31 @@ def describe(document: str) -> tuple[str, list[str]]:
     return op.operation.value, names
 
 
+@functools.lru_cache(maxsize=256)
+def _checked(query: str) -> tuple[DocumentNode | None, str | None, tuple[str, ...]]:
+    """(document, parse error, validation problems) of a query text: a client sends the same few documents
+    with different variables, so each is parsed and validated once."""
+    try:
+        document = parse(query)
+    except GraphQLError as exc:
+        return None, exc.message, ()
+    return document, None, tuple(p.message for p in validate(load_schema(), document))
+
+
 def serve(fake: FakeGitHub, raw: Any) -> tuple[int, dict[str, Any]]:
     """Answer one GraphQL request body (already JSON-decoded)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("query"), str):
         fake._violation("POST /graphql: the body must be a JSON object with a string `query`")
     schema = load_schema()
     variables = raw.get("variables") or {}
-    try:
-        document = parse(raw["query"])
-    except GraphQLError as exc:
-        fake._violation(f"POST /graphql: GitHub's parser refuses the document: {exc.message}")
-        raise AssertionError("unreachable") from None
-    problems = validate(schema, document)
+    document, parse_error, problems = _checked(raw["query"])
+    if document is None:
+        fake._violation(f"POST /graphql: GitHub's parser refuses the document: {parse_error}")
+        raise AssertionError("unreachable")
     if problems:
         fake._violation("POST /graphql: the document does not match GitHub's GraphQL schema "
                         "(tests/fixtures/graphql; a field GitHub has but the subset lacks: add it to FIELDS in "
-                        "tests/fakegithub/extract_graphql.py): " + "; ".join(p.message for p in problems[:10]))
+                        "tests/fakegithub/extract_graphql.py): " + "; ".join(problems[:10]))
     ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(ops) != 1 and not raw.get("operationName"):
         fake._violation("POST /graphql: several operations and no operationName")

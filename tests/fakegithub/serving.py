@@ -114,9 +114,10 @@ class _Handler(BaseHTTPRequestHandler):
             if key.lower() not in ("content-length", "connection"):
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        with contextlib.suppress(OSError):  # the client gave up (its time-out): nothing to answer
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
 
     def _reset(self) -> None:
         """Abort the TCP connection with an RST (SO_LINGER 0), as a crashing proxy would."""
