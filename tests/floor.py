@@ -92,16 +92,19 @@ class Floor:
     """One lifecycle on a fresh fake GitHub (see the module docstring)."""
 
     def __init__(self, tmp: Path, *, history: int = 10, governed: bool = False, served: bool = False,
-                 subprocess: bool = False) -> None:
+                 subprocess: bool = False, ghes: bool = False) -> None:
         """``served``: the fake on 127.0.0.1 (else in-process through ``responses``); ``subprocess``: each event
-        runs ``entrypoint.py`` as the runner starts it (implies ``served``)."""
+        runs ``entrypoint.py`` as the runner starts it (implies ``served``); ``ghes``: the API lives under
+        ``/api/v3`` and GraphQL at ``/api/graphql`` (``GITHUB_GRAPHQL_URL``), as on GitHub Enterprise Server."""
+        self.ghes = ghes
         self.tmp = tmp
         self.subprocess = subprocess
         served = served or subprocess
         self.history = history
         self.governed = governed
         self.served = served
-        self.fake = FakeGitHub(owner=OWNER, repo=NAME, default_branch="master")
+        self.fake = FakeGitHub(owner=OWNER, repo=NAME, default_branch="master",
+                               base_url="https://ghe.example.com:443/api/v3" if ghes else "https://api.github.com:443")
         pr = _load(2)[1]["pull_request"]
         self.head_sha = pr["head"]["sha"]
         self.fake.add_pull(2, self.head_sha, base="master", body=pr["body"], title=pr["title"], user="Codertocat",
@@ -117,7 +120,9 @@ class Floor:
     def serving(self) -> Iterator[str]:
         if self.served:
             with self.fake.serve() as url:
-                yield url
+                if self.ghes:
+                    self.fake.base_url = url + "/api/v3"
+                yield self.fake.base_url
         else:
             with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
                 self.fake.install(rsps)
@@ -140,6 +145,8 @@ class Floor:
                "GITHUB_SERVER_URL": "https://github.com", "INPUT_GITHUB-TOKEN": "t",
                "GITHUB_OUTPUT": str(self.tmp / "out"), "GITHUB_STEP_SUMMARY": str(self.tmp / "summary"),
                "LOOPFORGE_TEST_FAST_RETRY": "5"}
+        if self.ghes:
+            env["GITHUB_GRAPHQL_URL"] = self.fake.graphql_url
         before = len(self.fake.requests)
         out = io.StringIO()
         start = time.perf_counter()

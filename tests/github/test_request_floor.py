@@ -73,3 +73,16 @@ def test_a_rerun_of_a_recorded_event_reads_once_and_writes_nothing(tmp_path: Pat
         again = floor.step(label, name, payload, url)
     assert again.calls[:1] == [READ] and WRITE not in again.calls
     assert again.calls[1:] == [CHECK_UPDATE.replace("{id}", str(floor.fake.check_runs(floor.head_sha)[0].id))]
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["in-process", "http"])
+def test_github_enterprise_server(tmp_path: Path, served: bool) -> None:
+    """GHES: REST under ``https://HOST/api/v3`` (``GITHUB_API_URL``), GraphQL at ``https://HOST/api/graphql``
+    (``GITHUB_GRAPHQL_URL``); the same requests, the same outcome."""
+    floor = Floor(tmp_path, history=10, ghes=True, served=served)
+    measured = floor.lifecycle()
+    assert floor.fake.graphql_url.endswith("/api/graphql")
+    assert [m.requests for m in measured] == [len(EXPECTED[m.label]) for m in measured]
+    assert all(m.code in (0, 1) and "::error" not in m.stdout.replace("::error title=LoopForge%3A merge", "")
+               for m in measured), [m.stdout for m in measured if m.code]
+    assert floor.fake.violations == [] and floor.fake.graphql_count("mutation", "createCommitOnBranch") == 11
