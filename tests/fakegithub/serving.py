@@ -72,6 +72,15 @@ class _Server(ThreadingHTTPServer):
         self.fake = fake
         self.stopping = threading.Event()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that reset or dropped its connection (its time-out, its process ending) is not a crash of
+        the fake: only other exceptions are printed (socketserver prints every one to stderr)."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
