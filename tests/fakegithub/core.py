@@ -521,9 +521,9 @@ class FakeGitHub:
         if graphql:
             try:
                 raw = json.loads(body or b"{}")
-                kind, names = describe(str(raw.get("query", ""))) if isinstance(raw, dict) else ("invalid", [])
+                kind, names = describe(str(raw.get("query", ""))) if isinstance(raw, dict) else ("invalid", ())
             except ValueError:
-                kind, names = "invalid", []
+                kind, names = "invalid", ()
             fields = tuple(names)
             path = f"/graphql/{kind}/{','.join(fields)}"
         with self._lock:

@@ -80,18 +80,19 @@ def load_schema() -> GraphQLSchema:
 
 
 
-def describe(document: str) -> tuple[str, list[str]]:
+@functools.lru_cache(maxsize=256)
+def describe(document: str) -> tuple[str, tuple[str, ...]]:
     """(``query``/``mutation``, root field names) of a document, for logs and injectors; ("invalid", []) if it
     does not parse."""
     try:
         doc = parse(document, no_location=True)
     except GraphQLError:
-        return "invalid", []
+        return "invalid", ()
     ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
     if not ops:
-        return "invalid", []
+        return "invalid", ()
     op = ops[0]
-    names = [s.name.value for s in op.selection_set.selections if hasattr(s, "name")]
+    names = tuple(s.name.value for s in op.selection_set.selections if hasattr(s, "name"))
     return op.operation.value, names
 
 
