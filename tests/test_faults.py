@@ -141,7 +141,7 @@ def test_an_outage_during_the_ref_update_fails_fast_and_the_rerun_completes(tmp_
     scenario = _run_one(tmp_path, "outage-502", "POST", "/graphql/mutation/createCommitOnBranch", occurrence=3)
     assert scenario.verdict == "repaired" and scenario.failed_runs == 1, scenario.problems
     failed = next(s for s in scenario.steps if s.code)
-    assert "Store error" in failed.errors[0] and "502" in failed.errors[0]
+    assert "Store unavailable" in failed.errors[0] and "502" in failed.errors[0]
     assert scenario.injected <= 12 and scenario.seconds < 30
 
 
