@@ -86,3 +86,22 @@ def test_github_enterprise_server(tmp_path: Path, served: bool) -> None:
     assert all(m.code in (0, 1) and "::error" not in m.stdout.replace("::error title=LoopForge%3A merge", "")
                for m in measured), [m.stdout for m in measured if m.code]
     assert floor.fake.violations == [] and floor.fake.graphql_count("mutation", "createCommitOnBranch") == 11
+
+
+def test_the_benchmark_prints_its_table(tmp_path: Path) -> None:
+    """``benchmarks/action.py`` (one ``entrypoint.py`` process per event) on one round at one history length."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "action.py"
+    out = tmp_path / "action.json"
+    proc = subprocess.run([sys.executable, str(script), "--rounds", "1", "--histories", "10", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "| event | requests @10 | ms @10 | × ignored (max) |" in proc.stdout
+    assert "| *ignored event (floor)* | 0 |" in proc.stdout
+    figures = json.loads(out.read_text())
+    assert {r["event"]: r["requests"]["10"] for r in figures["rows"]} == {
+        label: len(calls) for label, calls in EXPECTED.items()}
+    assert figures["ignored_ms"] > 0 and all(r["ratio_to_ignored"] > 0 for r in figures["rows"])
