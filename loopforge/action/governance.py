@@ -86,9 +86,9 @@ def _broken_policy_guard(message: str) -> Any:
 
 def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: RecordHead | None,
          governance_token: str = "", api_url: str = "https://api.github.com") -> Governance:
-    """The governance of one PR event read through the REST API (one request per fact). A missing policy file
+    """The governance of one PR event read through the REST API (a request per fact). A missing policy file
     means no rules (only the lifecycle gates). The Action reads the same facts with its one GraphQL query
-    (``from_facts``)."""
+    (``from_facts``); this path serves a PR the GraphQL read could not see."""
     governance_gh = make_github(governance_token, api_url) if governance_token else None
     ctx = GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
     # the branch the PR targets now: the payload of an event delivered before a retarget names the old base, and
@@ -100,7 +100,7 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
         message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
         return Governance(guards=[_broken_policy_guard(message)], error=message)
     return _build(text, ctx, policy_path, base_ref, head,
-                  lambda code_dir, dest: _fetch_rest(gh_repo, base_ref, code_dir, dest))
+                  lambda code_dir: _checkout_code_dir(gh_repo, base_ref, code_dir))
 
 
 def from_facts(extra: Mapping[str, Any], repo: str, number: int, policy_path: str, code_dir_read: str, *,
@@ -124,26 +124,19 @@ def from_facts(extra: Mapping[str, Any], repo: str, number: int, policy_path: st
         message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
         return Governance(guards=[_broken_policy_guard(message)], error=message)
 
-    def code(code_dir: str, dest: Path) -> bool:
-        if code_dir.strip("/") == code_dir_read.strip("/"):
-            return write_tree(extra, "code", dest, code_dir.strip("/"))
-        return _fetch_rest(gh_repo, base_ref, code_dir, dest)  # a code_dir of its own: not in the read
+    def code(code_dir: str) -> Path | None:
+        if code_dir.strip("/") != code_dir_read.strip("/"):  # a code_dir of its own: not in the read
+            return _checkout_code_dir(gh_repo, base_ref, code_dir)
+        checkout = Path(tempfile.mkdtemp(prefix="loopforge-base-"))
+        return checkout if write_tree(extra, "code", checkout, code_dir.strip("/")) else None
 
     return _build(text, ctx, policy_path, base_ref, head, code)
 
 
-def _fetch_rest(gh_repo: Any, base_ref: str, code_dir: str, dest: Path) -> bool:
-    try:
-        fetch_base_tree(gh_repo, base_ref, [code_dir], dest)
-    except GithubException as exc:
-        if exc.status != 404:
-            raise
-        return False
-    return True
-
-
 def _build(text: str | None, ctx: PullRequestContext, policy_path: str, base_ref: str, head: RecordHead | None,
-           fetch_code: Callable[[str, Path], bool]) -> Governance:
+           checkout: Callable[[str], Path | None]) -> Governance:
+    """The governance of a policy text (None: no policy file) with the facts ``ctx`` and the base's code
+    directory from ``checkout``."""
     if text is None:
         return Governance()
     try:
@@ -151,25 +144,44 @@ def _build(text: str | None, ctx: PullRequestContext, policy_path: str, base_ref
     except PolicyError as exc:
         message = str(exc)
         return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
-    checkout = Path(tempfile.mkdtemp(prefix="loopforge-base-"))
     try:
-        base_dir: Path | None = checkout if fetch_code(policy.options.code_dir, checkout) else None
+        base_dir = checkout(policy.options.code_dir)
     except ValueError as exc:  # a file GraphQL could not carry, a path that would leave the checkout
         message = f"cannot copy {policy.options.code_dir} from {base_ref}: {exc}"
         return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
-    # base_dir None: no code directory on the base branch: guards and command gates stay pending
     cache = ((head.metadata.get("policy") or {}).get("gates") if head else None) or {}
     guard = PolicyGuard(policy, ctx, base_dir=base_dir, gate_cache=cache if isinstance(cache, dict) else {})
-    guards: list[Any] = [guard]
-    if policy.guards:
-        if base_dir is None:
-            message = f"the policy names guards but {policy.options.code_dir} is missing on {base_ref}"
-            return Governance(guards=[guard, _broken_policy_guard(message)], policy_guard=guard, error=message,
-                              source=policy_path)
+    return _with_policy_guards(Governance(guards=[guard], policy_guard=guard, source=policy_path), base_dir,
+                               base_ref)
+
+
+def _checkout_code_dir(gh_repo: Any, base_ref: str, code_dir: str) -> Path | None:
+    """The base branch's ``code_dir`` copied into a temporary directory; None when the base has none (guards
+    and command gates then stay pending)."""
+    checkout = Path(tempfile.mkdtemp(prefix="loopforge-base-"))
+    try:
+        fetch_base_tree(gh_repo, base_ref, [code_dir], checkout)
+    except GithubException as exc:
+        if exc.status != 404:
+            raise
+        return None
+    return checkout
+
+
+def _with_policy_guards(governance: Governance, base_dir: Path | None, base_ref: str) -> Governance:
+    """``governance`` plus the policy's top-level ``guards``, loaded from the base checkout (fail closed)."""
+    assert governance.policy_guard is not None
+    policy = governance.policy_guard.policy
+    if not policy.guards:
+        return governance
+    if base_dir is None:
+        message = f"the policy names guards but {policy.options.code_dir} is missing on {base_ref}"
+    else:
         try:
-            guards += load_policy_guards(policy, base_dir)
+            governance.guards += load_policy_guards(policy, base_dir)
+            return governance
         except GuardLoadError as exc:  # fail closed with the reason, never a traceback
-            message = f"{policy_path}: {exc}"
-            return Governance(guards=[guard, _broken_policy_guard(message)], policy_guard=guard, error=message,
-                              source=policy_path)
-    return Governance(guards=guards, policy_guard=guard, source=policy_path)
+            message = f"{governance.source}: {exc}"
+    governance.guards.append(_broken_policy_guard(message))
+    governance.error = message
+    return governance

@@ -54,12 +54,23 @@ def progress(iterable: Iterable[T], total: int | None = None, label: str = "", *
     if not enabled(target):
         yield from iterable
         return
+    ncols, nrows = _size(target)
     bar = tqdm(iterable, total=total, desc=clean(label, 40) or None, unit=unit, file=target, leave=False,
-               dynamic_ncols=True, mininterval=0.1)
+               mininterval=0.1, ncols=ncols, nrows=nrows)
     try:
         yield from bar
     finally:
         bar.close()
+
+
+def _size(stream: TextIO) -> tuple[int | None, int | None]:
+    """``ncols``/``nrows`` for tqdm when the terminal reports a zero size (a fresh pseudo-terminal does, and
+    tqdm then draws nothing); None otherwise, so tqdm reads the real size itself."""
+    try:
+        columns, lines = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None, None
+    return (None, None) if columns > 0 and lines > 0 else (columns or 80, lines or 24)
 
 
 def echo(line: str, *, stream: TextIO | None = None) -> None:
