@@ -496,7 +496,8 @@ class BranchRepository:
 
     def _landed(self, view: RecordSnapshot, head: RecordHead, entries: Sequence[LoopTransition]) -> None:
         """Remember the record as written (the base of the next append; the pin, if the record is pinned)."""
-        keys = dict(view.keys) if view.head is not None and view.head.last_hash == head.last_hash else {}
+        # the keys read at ``view.tip`` are still true on top of it (only this commit came after), plus ours
+        keys = dict(view.keys)
         keys.update({e.idempotency_key: e for e in entries if e.idempotency_key is not None})
         written = replace(view, head=head, window=self._window(view, entries) if view.head is None or
                           view.head.last_sequence < head.last_sequence else view.window, keys=keys)
