@@ -5,10 +5,16 @@ record → report → exit code. Data only flows forward: each step takes what e
 
 On the branch store, load facts is one GraphQL read and record (with the policy evaluation) is one commit
 (``Session.one_write``): if another run changed the same record in between, that commit is refused and the
-steps from load facts on run again on what is stored now (``REDO`` times at most, then ``ConcurrencyError``).
+steps from load facts on run again on what is stored now, after a jittered backoff; like ``LoopService``, a run
+that keeps losing gives up (``ConcurrencyError``, "Store busy") only after both ``REDO_ATTEMPTS`` tries and
+``REDO_SECONDS``.
 """
 
 from __future__ import annotations
+
+import itertools
+import random
+import time
 
 from loopforge.action.config import Config
 from loopforge.action.exit import ending, exit_code
@@ -23,8 +29,9 @@ from loopforge.errors import ConcurrencyError, StoreError
 from loopforge.github.events import Event
 from loopforge.github.workflow_commands import Log
 
-#: how many times the steps from load facts on run when other runs keep changing the same record
-REDO = 5
+#: a run whose commit keeps losing to other runs of the same record gives up after both of these
+REDO_ATTEMPTS = 60
+REDO_SECONDS = 60.0
 
 
 def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
@@ -33,7 +40,8 @@ def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
     routed = route_event(session, event)
     if routed is None:
         return ignored(session, event)
-    for attempt in range(1, REDO + 1):
+    started = time.monotonic()
+    for attempt in itertools.count(1):
         facts = load_facts(session, routed, event)
         plan = plan_run(cfg, routed, facts)
         service = govern(session, facts)
@@ -49,8 +57,9 @@ def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
                     current = record_policy(service, recorded, facts, f"gh:{cfg.run.run_id}:{event.kind}#policy",
                                             event.actor)
         except ConcurrencyError:
-            if attempt == REDO:
+            if attempt >= REDO_ATTEMPTS and time.monotonic() - started >= REDO_SECONDS:
                 raise
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** min(attempt, 6))))
             continue
         except StoreError as exc:  # the one commit was refused: a read-only token is a warning, not a failure
             if not read_only(exc):
