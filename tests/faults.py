@@ -453,11 +453,10 @@ class LifecycleDriver:
 
         The first lifecycle of a process builds the fake's GraphQL schema and validates each document once
         (cached per process): on a loaded machine that can exceed the 1 s client time-out and add a retried
-        request, so a cold process first runs one lifecycle it does not count."""
-        global _WARM
-        if not _WARM:
+        request, so a cold process first runs one lifecycle per store it does not count."""
+        if self.store not in _WARM:
             self._run(None, -1)
-            _WARM = True
+            _WARM.add(self.store)
         scenario, _fake = self._run(None, -1)
         if scenario.verdict != "not-fired":
             raise AssertionError(f"the fault-free lifecycle is broken: {scenario.problems}")
@@ -822,7 +821,7 @@ def plan(driver: LifecycleDriver, kinds: list[str], every: Mapping[str, int] | N
 
 
 _WORKER: dict[str, Any] = {}
-_WARM = False  # this process has run one lifecycle (``LifecycleDriver.baseline``)
+_WARM: set[str] = set()  # the stores this process has run one lifecycle on (``LifecycleDriver.baseline``)
 
 
 def _worker_init(config: dict[str, Any], baseline: list[str]) -> None:
