@@ -36,6 +36,7 @@ import json
 import os
 import socket
 import struct
+import sys
 import threading
 import time
 import traceback
@@ -228,6 +229,13 @@ class _ProxyServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
         self.proxy = proxy
         self.stopping = threading.Event()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that reset its connection is not a crash of the proxy (socketserver would print it to the
+        stderr the in-process run captures)."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
