@@ -25,9 +25,10 @@ is written), lost (no entry although the call did not raise) and duplicated (a k
 * branch: ``BranchRepository`` against the fake GitHub (tests/fakegithub) served on 127.0.0.1 in this process;
   writers are threads, each with its own ``Github`` client (PyGithub clients are not thread-safe), 16 x 25
   calls per scenario: the fake validates every request and response against GitHub's OpenAPI description and
-  shares the GIL with the writers (an append is about 8 requests), so this store gets fewer calls. All records
-  live on one branch: writers of different records still race for the ref, and the store rebuilds its commit on
-  the new tip (a "rebase", not a conflict); only a change to the same record is a conflict.
+  shares the GIL with the writers (a call is a few requests: a GraphQL read, ``createCommitOnBranch``), so this
+  store gets fewer calls. All records live on one branch: writers of different records still race for the
+  branch tip, and the store commits the same files on the new tip (a "rebase", not a conflict); only a change
+  to the same record is a conflict.
 
     python3 benchmarks/load.py                  # everything (a few minutes)
     python3 benchmarks/load.py --quick          # 16 x 5 calls (branch 4 x 3): a smoke run

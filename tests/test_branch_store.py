@@ -23,6 +23,13 @@ from tests.fakegithub import RESET, RESET_AFTER, FakeGitHub, on
 S = LoopState
 REPO = "/repos/octo-org/octo-repo"
 BRANCH = "loopforge-state"
+APPEND = "/graphql/mutation/createCommitOnBranch"
+
+
+def stale_answers(fake: FakeGitHub, since: int) -> list[bool]:
+    """For each createCommitOnBranch answered since log position ``since``: did it answer STALE_DATA?"""
+    return [any(e.get("type") == "STALE_DATA" for e in (c["response"] or {}).get("errors", []))
+            for c in fake.log[since:] if c["path"] == APPEND and isinstance(c["response"], dict)]
 
 
 def store(fake: FakeGitHub, **kwargs: Any) -> BranchRepository:
@@ -80,12 +87,33 @@ def test_layout_is_one_readable_file_per_entry_on_an_orphan_branch(fake_github: 
     assert '"note": "ñ"' in files[f"{folder}/entries/000002.json"]  # indented, UTF-8, not escaped
     assert json.loads(files[f"{folder}/head.json"])["last_sequence"] == 2
     log = fake.branch_log(BRANCH)
-    assert len(log) == 2  # one commit per append
+    assert len(log) == 3  # the branch's root commit (README only), then one commit per append
     root = fake.git.commits[log[-1]]
     assert root.parents == []  # orphan: shares no history with main
+    assert fake.git.files(root.tree).keys() == {"README.md"}
     assert fake.git.commits[log[0]].parents == [log[1]]
-    assert fake.git.commits[log[0]].message.startswith("loopforge: org/repo#42 entry 2 (test.task_queued)")
+    message = fake.git.commits[log[0]].message
+    assert message.startswith("loopforge: org/repo#42 entry 2 (test.task_queued)")
+    assert "\nLoopforge-Record: org/repo#42\n" in message  # the trailer the tamper check looks for
+    assert log[0] in fake.signed_commits and log[1] in fake.signed_commits  # createCommitOnBranch: signed
     assert fake.branch_files("main") == {"README.md": "# octo-repo\n"}
+
+
+def test_head_json_carries_a_window_of_the_newest_entries(fake_github: FakeGitHub) -> None:
+    """The newest WINDOW entries ride in head.json, so rendering and recent key checks need no more reads."""
+    from loopforge.repository.branch import WINDOW
+
+    repo = store(fake_github)
+    head = new(repo, "org/repo#9")
+    for i in range(WINDOW + 4):
+        head, entry = step(head, key=f"k{i}")
+        repo.append(head, [entry])
+    stored = json.loads(fake_github.branch_files(BRANCH)["records/org/repo/9/head.json"])
+    assert [e["sequence"] for e in stored["window"]] == list(range(head.last_sequence - WINDOW + 1,
+                                                                   head.last_sequence + 1))
+    assert RecordHead.model_validate(stored) == head
+    snap = store(fake_github).snapshot("org/repo#9")
+    assert snap.covers(head.last_sequence - WINDOW) and not snap.covers(head.last_sequence - WINDOW - 1)
 
 
 def test_built_from_a_pygithub_repository(fake_github: FakeGitHub) -> None:
@@ -139,24 +167,24 @@ def test_a_race_on_another_record_is_rebased(fake_github: FakeGitHub) -> None:
     new(b, "org/repo#2")
     head_a, entry_a = step(a.head("org/repo#1") or pytest.fail("missing"))
     head_b, entry_b = step(b.head("org/repo#2") or pytest.fail("missing"))
-    original = a._commit
+    original = a.api.commit_on_branch
     raced: list[str] = []
 
-    def commit_after_b_moved_the_branch(parent: str | None, files: dict[str, str], message: str) -> tuple[str, str]:
+    def commit_after_b_moved_the_branch(expected: str, headline: str, body: str, files: dict[str, str]) -> str:
         if not raced:
             raced.append("b")
-            b.append(head_b, [entry_b])  # b lands between a's read of the ref and a's ref update
-        return original(parent, files, message)
+            b.append(head_b, [entry_b])  # b lands between a's read of the tip and a's commit
+        return original(expected, headline, body, files)
 
-    a._commit = commit_after_b_moved_the_branch  # type: ignore[method-assign]
-    n = len(fake.requests)
+    a.api.commit_on_branch = commit_after_b_moved_the_branch  # type: ignore[method-assign]
+    n = len(fake.log)
     a.append(head_a, [entry_a])
     assert a.rebases == 1
     assert [e.sequence for e in a.entries("org/repo#1")] == [1, 2]
     assert [e.sequence for e in a.entries("org/repo#2")] == [1, 2]
-    # b's update, a's (not a fast forward), a's again on the new tip
-    assert [c.status for c in fake.requests[n:] if c.method == "PATCH"] == [200, 422, 200]
-    assert len(fake.branch_log(BRANCH)) == 4  # linear: 2 creations + b + a; the lost commit is not on it
+    # b's commit, a's (STALE_DATA: the branch moved), a's again on the new tip
+    assert stale_answers(fake, n) == [False, True, False]
+    assert len(fake.branch_log(BRANCH)) == 5  # linear: root + 2 creations + b + a; nothing lost or rewritten
 
 
 def test_a_race_on_the_same_record_is_a_concurrency_error(fake_github: FakeGitHub) -> None:
@@ -165,14 +193,14 @@ def test_a_race_on_the_same_record_is_a_concurrency_error(fake_github: FakeGitHu
     head = new(a, "org/repo#1")
     winner_head, winner = step(head, S.TASK_QUEUED)
     loser_head, loser = step(head, S.CLOSED)
-    original = a._commit
+    original = a.api.commit_on_branch
 
-    def commit_after_b(parent: str | None, files: dict[str, str], message: str) -> tuple[str, str]:
-        if not fake.count("PATCH"):
+    def commit_after_b(expected: str, headline: str, body: str, files: dict[str, str]) -> str:
+        if fake.branch_sha(BRANCH) == expected:
             b.append(winner_head, [winner])
-        return original(parent, files, message)
+        return original(expected, headline, body, files)
 
-    a._commit = commit_after_b  # type: ignore[method-assign]
+    a.api.commit_on_branch = commit_after_b  # type: ignore[method-assign]
     with pytest.raises(ConcurrencyError):
         a.append(loser_head, [loser])
     assert [e.to_state for e in a.entries("org/repo#1")] == [S.ISSUE_CREATED, S.TASK_QUEUED]
@@ -181,19 +209,20 @@ def test_a_race_on_the_same_record_is_a_concurrency_error(fake_github: FakeGitHu
 def test_two_writers_create_the_branch_at_once(fake_github: FakeGitHub) -> None:
     fake = fake_github
     a, b = store(fake), store(fake)
-    original = a._commit
+    original = a.api.create_ref
     entry_b = creation_entry("org/repo#2", "org/repo#2", repo="org/repo")
 
-    def commit_after_b(parent: str | None, files: dict[str, str], message: str) -> tuple[str, str]:
+    def create_after_b(repository_id: str, oid: str) -> None:
         if fake.branch_sha(BRANCH) is None:
             b.append(apply_entry(None, entry_b), [entry_b])
-        return original(parent, files, message)
+        original(repository_id, oid)
 
-    a._commit = commit_after_b  # type: ignore[method-assign]
+    a.api.create_ref = create_after_b  # type: ignore[method-assign]
     new(a, "org/repo#1")
-    assert [c.status for c in fake.requests if c.path.endswith("/git/refs")] == [201, 422]
+    created = [e for e in fake.log if e["path"] == "/graphql/mutation/createRef"]
+    assert [bool(e["response"].get("errors")) for e in created] == [False, True]  # b's, then a's: exists
     assert {h.record_id for h in all_pages(a, RecordQuery())} == {"org/repo#1", "org/repo#2"}
-    assert len(fake.branch_log(BRANCH)) == 2
+    assert len(fake.branch_log(BRANCH)) == 3  # b's root, b's record, a's record on top (rebased)
 
 
 def test_threads_appending_to_different_records_all_land(fake_github_server: FakeGitHub) -> None:
@@ -225,9 +254,11 @@ def test_threads_appending_to_different_records_all_land(fake_github_server: Fak
         head = repo.head(rid)
         assert head is not None and [e.sequence for e in entries] == [1, 2, 3, 4, 5]
         assert verify_entries(rid, entries, last_sequence=head.last_sequence, last_hash=head.last_hash).ok
-    assert len(fake.branch_log(BRANCH)) == 30  # one commit per append, none lost, none rewritten
-    lost = [c for c in fake.requests if c.path.startswith(f"{REPO}/git/refs") and c.status == 422]
-    assert len(lost) == repo.rebases  # every lost race on the ref was rebased, none became an error
+    assert len(fake.branch_log(BRANCH)) == 31  # the root, one commit per append, none lost, none rewritten
+    lost_creations = [e for e in fake.log
+                      if e["path"] == "/graphql/mutation/createRef" and e["response"].get("errors")]
+    # every lost race (a stale head, a branch another thread created first) was rebased, none became an error
+    assert sum(stale_answers(fake, 0)) + len(lost_creations) == repo.rebases
 
 
 # ---------------------------------------------------------------------------------------------- faults
@@ -236,10 +267,11 @@ def test_a_lost_answer_to_the_ref_update_is_reconciled(fake_github: FakeGitHub) 
     repo = store(fake)
     head = new(repo)
     head, entry = step(head)
-    fake.inject(on("PATCH", f"{REPO}/git/refs/", RESET_AFTER))  # applied, but the client sees a reset
+    fake.inject(on("POST", APPEND, RESET_AFTER))  # applied, but the client sees a reset
     repo.append(head, [entry])
     assert [e.sequence for e in repo.entries("org/repo#1")] == [1, 2]
-    assert len(fake.branch_log(BRANCH)) == 2
+    assert len(fake.branch_log(BRANCH)) == 3
+    assert fake.graphql_count("mutation", "createCommitOnBranch") == 2  # the creation, the append: not repeated
 
 
 def test_failed_ref_updates_and_object_writes_are_retried(fake_github: FakeGitHub) -> None:
@@ -247,12 +279,34 @@ def test_failed_ref_updates_and_object_writes_are_retried(fake_github: FakeGitHu
     repo = store(fake)
     head = new(repo)
     head, entry = step(head)
-    fake.inject(on("PATCH", f"{REPO}/git/refs/", (502, {}, {"message": "Bad Gateway"})))
-    fake.inject(on("POST", f"{REPO}/git/trees", RESET))
-    fake.inject(on("POST", f"{REPO}/git/commits", (500, {}, {"message": "Internal"})))
+    fake.inject(on("POST", APPEND, (502, {}, {"message": "Bad Gateway"})))
+    fake.inject(on("POST", APPEND, RESET, skip=1))
     repo.append(head, [entry])
     assert [e.sequence for e in repo.entries("org/repo#1")] == [1, 2]
-    assert len(fake.branch_log(BRANCH)) == 2
+    assert len(fake.branch_log(BRANCH)) == 3
+
+
+def test_failed_object_writes_of_a_new_branch_are_retried(fake_github: FakeGitHub) -> None:
+    fake = fake_github
+    repo = store(fake)
+    fake.inject(on("POST", f"{REPO}/git/trees", RESET))
+    fake.inject(on("POST", f"{REPO}/git/commits", (500, {}, {"message": "Internal"})))
+    new(repo)
+    assert [e.sequence for e in repo.entries("org/repo#1")] == [1]
+
+
+def test_an_append_that_keeps_failing_is_an_outage_not_a_race(fake_github: FakeGitHub) -> None:
+    from loopforge.errors import StoreUnavailable
+
+    fake = fake_github
+    repo = store(fake)
+    head = new(repo)
+    head, entry = step(head)
+    fake.inject(on("POST", APPEND, (502, {}, {"message": "Bad Gateway"}), times=None))
+    with pytest.raises(StoreUnavailable, match="502"):
+        repo.append(head, [entry])
+    assert fake.graphql_count("mutation", "createCommitOnBranch") == 1 + BranchRepository.REF_TRIES
+    assert repo.rebases == 0
 
 
 def test_a_read_only_token_names_the_missing_permission(fake_github: FakeGitHub) -> None:
@@ -265,6 +319,19 @@ def test_a_read_only_token_names_the_missing_permission(fake_github: FakeGitHub)
     fake.permissions["contents"] = "none"
     with pytest.raises(StoreError, match=r"contents: read"):
         repo.head("org/repo#1")
+
+
+def test_graphql_errors_are_typed(fake_github: FakeGitHub) -> None:
+    from loopforge.errors import StoreMisconfigured, StorePermissionError
+
+    fake = fake_github
+    fake.read_only_token = True
+    with pytest.raises(StorePermissionError, match="Resource not accessible by integration"):
+        new(store(fake))
+    fake.read_only_token = False
+    gone = BranchRepository((make_github("t", fake.base_url, for_tests=True), "octo-org/elsewhere"))
+    with pytest.raises(StoreMisconfigured, match="does not exist or the token cannot see it"):
+        gone.head("org/repo#1")
 
 
 def test_a_branch_that_vanished_is_recreated_but_old_records_conflict(fake_github: FakeGitHub) -> None:
@@ -315,6 +382,7 @@ def test_entries_beyond_the_contents_api_listing_limit(fake_github: FakeGitHub) 
     me = Person("t", "t@example.com", "2024-01-01T00:00:00Z")
     fake.refs[f"refs/heads/{BRANCH}"] = fake.git.put_commit(
         fake.git.edit(fake.git.commits[tip].tree, edits), [tip], "bulk", me, me)
+    assert repo.head("org/repo#1") == head  # an old head.json (no window) still reads
     assert [e.sequence for e in repo.entries("org/repo#1", after=1000)] == [1001, 1002, 1003, 1004, 1005]
     assert len(list(repo.entries("org/repo#1"))) == 1005
     assert LoopService(repository=repo).verify("org/repo#1").ok
@@ -333,22 +401,23 @@ def test_request_counts(fake_github: FakeGitHub) -> None:
     n = len(fake.requests)
     head = new(repo)  # creates the branch
     first = _delta(fake, n)
-    assert len(first) == 4, first  # GET ref (404), POST tree, POST commit, POST ref
+    # snapshot query (no branch), POST tree + POST commit (the orphan root), createRef, createCommitOnBranch
+    assert len(first) == 5, first
 
     head, entry = step(head)
     n = len(fake.requests)
-    repo.append(head, [entry])  # same process, right after its own append: tip, tree and head are known
-    assert len(_delta(fake, n)) == 4, _delta(fake, n)  # GET ref, POST tree, POST commit, PATCH ref
+    repo.append(head, [entry])  # same process, right after its own append: it knows the tip and the record
+    assert _delta(fake, n) == ["POST /graphql/mutation/createCommitOnBranch"]
 
     cold = store(fake)  # another process (another Action run)
     head, entry = step(head)
     n = len(fake.requests)
     cold.append(head, [entry])
-    assert len(_delta(fake, n)) == 6, _delta(fake, n)  # + GET head.json at the tip, GET commit (its tree)
+    assert len(_delta(fake, n)) == 2, _delta(fake, n)  # read the record at the tip, then the commit
 
     n = len(fake.requests)
     assert cold.head("org/repo#1") is not None
-    assert len(_delta(fake, n)) == 1  # one Contents GET
+    assert _delta(fake, n) == ["POST /graphql/query/repository"]
     n = len(fake.requests)
     assert cold.find_key("org/repo#1", "nope") is None
     assert len(_delta(fake, n)) == 1
@@ -356,7 +425,7 @@ def test_request_counts(fake_github: FakeGitHub) -> None:
     fresh = store(fake)
     n = len(fake.requests)
     assert len(list(fresh.entries("org/repo#1"))) == 3
-    assert len(_delta(fake, n)) == 1 + 3  # list the folder, one blob each
+    assert len(_delta(fake, n)) == 1 + 3  # list the folder, one blob each (REST: the whole trail)
     n = len(fake.requests)
     assert len(list(fresh.entries("org/repo#1"))) == 3
     assert len(_delta(fake, n)) == 1  # blobs are immutable: cached by SHA
@@ -371,32 +440,41 @@ def test_request_counts(fake_github: FakeGitHub) -> None:
     other.query(RecordQuery())
     assert len(_delta(fake, n)) == 1  # unchanged heads are cached
 
-    # through the service (what the Action does): head + idempotency key + append
+    # through the service without a snapshot: head + idempotency key + the commit
     service = LoopService(repository=store(fake))
     n = len(fake.requests)
     service.note("org/repo#1", "tick", idempotency_key="run-7:tick")
-    assert len(_delta(fake, n)) == 1 + 1 + 6, _delta(fake, n)  # cold process
+    assert len(_delta(fake, n)) == 3, _delta(fake, n)
     n = len(fake.requests)
-    service.note("org/repo#1", "tick", idempotency_key="run-7:tock")
-    assert len(_delta(fake, n)) == 1 + 1 + 4, _delta(fake, n)  # warm: it made the tip commit itself
-    n = len(fake.requests)
-    assert service.note("org/repo#1", "tick", idempotency_key="run-7:tock").duplicate
+    assert service.note("org/repo#1", "tick", idempotency_key="run-7:tick").duplicate
     assert len(_delta(fake, n)) == 2  # a redelivered event: head + key file, no write
 
-    # a rebase (another record moved the branch) costs a second round: GET ref, GET head, GET commit, POST x2, PATCH
+    # what the Action does: one snapshot (naming the keys the event will write), then only the commit
+    pinned = store(fake)
+    service = LoopService(repository=pinned)
+    n = len(fake.requests)
+    pinned.snapshot("org/repo#1", keys=["run-8:tick"])
+    service.note("org/repo#1", "tick", idempotency_key="run-8:tick")
+    assert _delta(fake, n) == ["POST /graphql/query/repository", "POST /graphql/mutation/createCommitOnBranch"]
+    n = len(fake.requests)
+    assert service.note("org/repo#1", "tick", idempotency_key="run-8:tick").duplicate
+    assert service.get("org/repo#1") is not None and len(service.history("org/repo#1")) == 5
+    assert _delta(fake, n) == []  # served from the snapshot (the window holds the whole short trail)
+
+    # a rebase (another record moved the branch): STALE_DATA, a re-read, the commit again
     a, b = store(fake), store(fake)
     ha, ea = step(a.head("org/repo#2") or pytest.fail("missing"))
     hb, eb = step(b.head("org/repo#3") or pytest.fail("missing"))
-    original = a._commit
+    original = a.api.commit_on_branch
 
-    def racing(parent: str | None, files: dict[str, str], message: str) -> tuple[str, str]:
-        if not a.rebases and parent == fake.branch_sha(BRANCH):
+    def racing(expected: str, headline: str, body: str, files: dict[str, str]) -> str:
+        if not a.rebases and expected == fake.branch_sha(BRANCH):
             b.append(hb, [eb])
-        return original(parent, files, message)
+        return original(expected, headline, body, files)
 
-    a._commit = racing  # type: ignore[method-assign]
+    a.api.commit_on_branch = racing  # type: ignore[method-assign]
     n0 = len(fake.requests)
     a.append(ha, [ea])
-    b_calls = 6
-    assert len(fake.requests) - n0 - b_calls == 6 + 6, _delta(fake, n0)
+    b_calls = 1
+    assert len(fake.requests) - n0 - b_calls == 3, _delta(fake, n0)
     assert fake.violations == []

@@ -91,12 +91,15 @@ def test_every_failed_run_said_one_thing_with_a_hint(branch_sweep: tuple[list[tu
 
 def test_faults_at_writes_cover_every_write_of_the_lifecycle(branch_sweep: tuple[list[tuple[str, int]],
                                                                                  list[Scenario]]) -> None:
-    """409 and 422 were injected at every write: tree, commit and ref of each of the 8 appends, the branch
-    creation, and every check-run create/update."""
+    """409 and 422 were injected at every write: each of the 8 appends (createCommitOnBranch; a 422 there is
+    GitHub's STALE_DATA answer, a stale ``expectedHeadOid``), the branch creation (orphan tree and commit,
+    createRef), and every check-run create/update."""
     _, scenarios = branch_sweep
     targets = {s.target.split(" ", 1)[0] + " " + s.target.rsplit("/", 1)[-1]
                for s in scenarios if s.kind == "409"}
-    assert {"POST trees", "POST commits", "POST refs", "PATCH loopforge-state", "POST check-runs"} <= targets
+    assert {"POST trees", "POST commits", "POST createRef", "POST createCommitOnBranch", "POST check-runs"} <= targets
+    stale = [s for s in scenarios if s.kind == "422" and s.target.endswith("/createCommitOnBranch")]
+    assert len(stale) == len(EXPECTED) and all(s.verdict == "completed" for s in stale)  # rebased, no re-run
     assert sum(1 for s in scenarios if s.kind == "409" and "/check-runs/" in s.target) == 4  # PATCHes
 
 
@@ -124,8 +127,8 @@ def test_a_created_check_run_whose_answer_was_lost_is_not_created_twice(tmp_path
     assert "GitHub unreachable" in next(s for s in scenario.steps if s.code).errors[0]
 
 
-@pytest.mark.parametrize("method, path_part", [("PATCH", "/git/refs/"), ("POST", "/git/refs"),
-                                               ("POST", "/git/commits")])
+@pytest.mark.parametrize("method, path_part", [("POST", "/graphql/mutation/createCommitOnBranch"),
+                                               ("POST", "/graphql/mutation/createRef"), ("POST", "/git/commits")])
 def test_a_write_whose_answer_was_lost_is_reconciled_without_a_rerun(tmp_path: Path, method: str,
                                                                        path_part: str) -> None:
     scenario = _run_one(tmp_path, "reset-after", method, path_part)
@@ -133,19 +136,18 @@ def test_a_write_whose_answer_was_lost_is_reconciled_without_a_rerun(tmp_path: P
 
 
 def test_an_outage_during_the_ref_update_fails_fast_and_the_rerun_completes(tmp_path: Path) -> None:
-    """Before the fix a persistent 5xx on the ref update was taken for a lost race: 10 rebases per append and
-    60 service retries, minutes of requests. Now the branch is read back, the update tried 3 times, then one
-    ::error."""
-    scenario = _run_one(tmp_path, "outage-502", "PATCH", "/git/refs/", occurrence=3)
+    """A persistent 5xx on the append must not be taken for a lost race (10 rebases per append and 60 service
+    retries, minutes of requests): the branch is read back, the commit tried 3 times, then one ::error."""
+    scenario = _run_one(tmp_path, "outage-502", "POST", "/graphql/mutation/createCommitOnBranch", occurrence=3)
     assert scenario.verdict == "repaired" and scenario.failed_runs == 1, scenario.problems
     failed = next(s for s in scenario.steps if s.code)
-    assert "Store error" in failed.errors[0] and "502" in failed.errors[0]
+    assert "Store unavailable" in failed.errors[0] and "502" in failed.errors[0]
     assert scenario.injected <= 12 and scenario.seconds < 30
 
 
 def test_a_ref_update_that_keeps_failing_is_an_error_not_a_lost_race() -> None:
-    """Only the PATCH fails (reads work): the branch is read back after each 502, still at the old tip, so the
-    update is tried 3 times and then raised as StoreError; the record was not moved and nothing was written."""
+    """Only the append fails (reads work): the branch is read back after each 502, still at the old tip, so the
+    commit is tried 3 times and then raised as StoreError; the record was not moved and nothing was written."""
     from loopforge.github.client import make_github
     from loopforge.repository.branch import BranchRepository
     from loopforge.service import LoopService
@@ -157,11 +159,12 @@ def test_a_ref_update_that_keeps_failing_is_an_error_not_a_lost_race() -> None:
                                                            "octo-org/octo-repo")))
         service.create(ref="octo-org/octo-repo#1", repo="octo-org/octo-repo")
         tip = fake.branch_sha(STATE_BRANCH)
-        fake.inject(on("PATCH", "/repos/octo-org/octo-repo/git/refs/", (502, {}, {"message": "Bad Gateway"}),
+        fake.inject(on("POST", "/graphql/mutation/createCommitOnBranch", (502, {}, {"message": "Bad Gateway"}),
                        times=None))
+        before = fake.graphql_count("mutation")
         with pytest.raises(StoreError, match="502 Bad Gateway"):
             service.note("octo-org/octo-repo#1", "x", idempotency_key="k")
-        assert fake.count("PATCH") == 3 and fake.branch_sha(STATE_BRANCH) == tip
+        assert fake.graphql_count("mutation") - before == 3 and fake.branch_sha(STATE_BRANCH) == tip
         fake.clear_faults()
         assert service.note("octo-org/octo-repo#1", "x", idempotency_key="k").success
         assert [e.sequence for e in service.history("octo-org/octo-repo#1")] == [1, 2]
@@ -169,17 +172,17 @@ def test_a_ref_update_that_keeps_failing_is_an_error_not_a_lost_race() -> None:
 
 def test_the_container_contract_under_faults(tmp_path: Path) -> None:
     """A few positions through ``entrypoint.py`` as the runner starts it (a real process: a traceback would
-    reach stderr): a lost check-run creation, a connection reset on a tree, a time-out of a ref update."""
+    reach stderr): a lost check-run creation, a connection reset on the 6th read, a time-out of the last append."""
     with LifecycleDriver(tmp_path, subprocess=True, resume=True) as driver:
         calls = driver.baseline()
         chosen = {"reset-after": next(i for i, (m, p) in enumerate(calls) if m == "POST" and p.endswith("/check-runs")),
-                  "reset": [i for i, (m, p) in enumerate(calls) if m == "POST" and p.endswith("/git/trees")][5],
-                  "timeout": [i for i, (m, p) in enumerate(calls) if m == "PATCH" and "/git/refs/" in p][-1]}
+                  "reset": [i for i, (m, p) in enumerate(calls) if p.startswith("/graphql/query")][5],
+                  "timeout": [i for i, (m, p) in enumerate(calls) if p.endswith("/createCommitOnBranch")][-1]}
         for kind, position in chosen.items():
             scenario = driver.run(kind, position)
             assert scenario.verdict in ("completed", "repaired"), (kind, scenario.problems)
             assert (scenario.lost, scenario.duplicated) == (0, 0)
-        assert scenario.verdict == "completed"  # the timed-out ref update was read back: it had not landed
+        assert scenario.verdict == "completed"  # the timed-out append was read back: it had not landed
 
 
 # ---------------------------------------------------------------------------------------------- DynamoDB
@@ -219,7 +222,7 @@ def test_the_state_branch_after_a_fault_is_the_fault_free_one(tmp_path: Path) ->
     with LifecycleDriver(tmp_path) as driver:
         driver.baseline()
         scenario, fake = driver._run(GITHUB_KINDS["reset-after"], next(
-            i for i, (m, p) in enumerate(driver.baseline_calls) if m == "PATCH" and "/git/refs/" in p))
+            i for i, (m, p) in enumerate(driver.baseline_calls) if p.endswith("/createCommitOnBranch")))
         assert scenario.verdict == "completed", scenario.problems
         files = fake.branch_files(STATE_BRANCH)
         entries = sorted(p for p in files if p.startswith(f"{RECORD_DIR}/entries/"))

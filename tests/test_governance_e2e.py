@@ -324,9 +324,13 @@ def test_pr_weakening_the_policy_is_judged_by_the_base_policy(repo: Repo) -> Non
     assert statuses(evaluation) == {"no blockers": "passed", "high-risk governance": "pending"}
     assert any("evaluated under the base branch's version" in n and "never the PR's" in n
                for n in evaluation["notes"]), evaluation["notes"]
-    reads = [entry["query"] for entry in repo.fake.log
-             if entry["method"] == "GET" and entry["path"].endswith("/contents/.github/loopforge.yml")]
-    assert reads and all(q == f"ref={BASE}" for q in reads), reads  # never the head ref or SHA
+    rest = [entry["query"] for entry in repo.fake.log
+            if entry["method"] == "GET" and entry["path"].endswith("/contents/.github/loopforge.yml")]
+    assert all(q == f"ref={BASE}" for q in rest), rest  # never the head ref or SHA
+    bodies = [json.loads(entry["body"]) for entry in repo.fake.log if entry["path"].startswith("/graphql/query")]
+    reads = [b for b in bodies if "policyPath" in b["variables"]]
+    # the one read takes the policy at the tip of the PR's base branch (pr.baseRef), never at its head
+    assert reads and all("baseRef { target" in b["query"] and "headRef {" not in b["query"] for b in reads), reads
 
 
 # ---------------------------------------------------------------------------------------------- 5. bypass

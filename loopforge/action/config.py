@@ -64,6 +64,9 @@ class Config:
     #: test-only (``LOOPFORGE_TEST_FAST_RETRY=<seconds>``): the retry policy without sleeps and this client
     #: timeout (whole seconds), for fault-injection tests against a fake GitHub (``make_github(for_tests=True)``)
     test_fast_retry: int | None = None
+    #: ``GITHUB_GRAPHQL_URL`` (set on every runner; GHES: ``https://HOST/api/graphql``); "" derives it from
+    #: ``api_url`` (``loopforge.github.graphql.graphql_url_for``)
+    graphql_url: str = ""
 
     @property
     def on_pr_commit(self) -> bool:
@@ -95,4 +98,5 @@ class Config:
             output_path=env.get("GITHUB_OUTPUT") or None,
             summary_path=env.get("GITHUB_STEP_SUMMARY") or None,
             test_fast_retry=_test_fast_retry(env),
+            graphql_url=env.get("GITHUB_GRAPHQL_URL", ""),
         )

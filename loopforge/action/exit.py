@@ -40,6 +40,7 @@ class Ending:
     merged: bool
     plan: Plan
     check_name: str
+    tampered: str | None = None  # the trail was edited outside LoopForge and no longer verifies
 
     @property
     def blocked(self) -> bool:
@@ -64,6 +65,7 @@ def _blocked(e: Ending) -> str:
 
 
 EXIT_RULES: tuple[ExitRule, ...] = (
+    ExitRule("trail edited", lambda e: e.tampered is not None, lambda e: e.tampered or ""),
     ExitRule("lifecycle violation", lambda e: bool(e.violations), _violations),
     ExitRule("policy error", lambda e: e.policy_error is not None, lambda e: e.policy_error or ""),
     ExitRule("missing permission", lambda e: bool(e.permission_errors), lambda e: "; ".join(e.permission_errors)),
@@ -78,7 +80,9 @@ def ending(session: Session, plan: Plan, recorded: Recorded, gate: Gate | None, 
     return Ending(record_id=record.record_id, violations=recorded.violations,
                   policy_error=governance.error if governance else None,
                   permission_errors=governance.permission_errors() if governance else [], gate=gate,
-                  merged=record.state is LoopState.MERGED, plan=plan, check_name=session.cfg.check_name)
+                  merged=record.state is LoopState.MERGED, plan=plan, check_name=session.cfg.check_name,
+                  tampered=facts.tampered.message(record.record_id)
+                  if facts.tampered is not None and facts.tampered.problem is not None else None)
 
 
 def exit_code(session: Session, end: Ending) -> int:

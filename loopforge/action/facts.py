@@ -1,41 +1,132 @@
-"""Step 3 — load facts: what the run needs to know before it writes, read in one place.
+"""Step 3 — load facts: everything the run needs to know before it writes, in **one** GraphQL read.
 
-``Facts`` is the typed result: the record's head (as stored before this event) and, for a pull-request event,
-the governance policy read from the PR's base branch with the PR facts behind it. An issue event reads nothing
-here. This is the step that a single GraphQL read can replace (issue 9): everything later takes ``Facts``.
+On the branch store that read is ``BranchRepository.snapshot``: the data branch's tip (with who made it), the
+record's head with its newest entries, the key files of every idempotency key the event may write
+(``recorder.event_keys``), and for a pull-request event the PR's facts (``pr_facts.pull_request_extra``: files,
+latest reviews, labels and who added them, the head's check runs, statuses and workflow runs, the LoopForge check
+run already there, and the policy file and its code directory at the PR's current base). Later steps read only
+from ``Facts`` and the pinned snapshot: the key checks, the record's head, the check run's history table and the
+policy need no further request. Other stores read the record through the store and the PR facts in one GraphQL
+query of their own. The policy machinery is imported only when the base branch has a policy file.
+
+When the newest commit that touched the record was not made by LoopForge (``RecordSnapshot.edited_by_someone_else``:
+someone edited the trail through the API or a push), the record is verified in full before anything is appended;
+``Facts.tampered`` names the first bad entry (or says the chain verifies).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from loopforge.action.errors import github_call
 from loopforge.action.session import Session
-from loopforge.github.recorder import Route
+from loopforge.github.events import Event
+from loopforge.github.pr_facts import OurCheckRun, our_check_run, pull_request_extra
+from loopforge.github.recorder import Route, event_keys
 from loopforge.records import RecordHead
 
-if TYPE_CHECKING:  # the policy machinery is imported only for pull-request events (see load_facts)
+if TYPE_CHECKING:  # the policy machinery is imported only for pull-request events with a policy
     from loopforge.action.governance import Governance
+    from loopforge.repository.branch import RecordSnapshot
+
+#: where guards and gate scripts live unless the policy says otherwise (``policy.model`` ``options.code_dir``);
+#: read together with the policy so the usual layout costs no request
+DEFAULT_CODE_DIR = ".github/loopforge"
+
+
+@dataclass(frozen=True)
+class Tampered:
+    """The record's newest commit was not LoopForge's: what a full verify found."""
+
+    commit: str  # who made it (``Provenance.describe``)
+    problem: str | None  # the first bad entry, or None when the chain still verifies
+
+    def message(self, record_id: str) -> str:
+        if self.problem is None:
+            return (f"{record_id} was changed outside LoopForge ({self.commit}), but its hash chain still "
+                    f"verifies")
+        return (f"{record_id}: the trail was edited outside LoopForge ({self.commit}): {self.problem}. Run "
+                f"`loopforge verify {record_id}`; the edited entry stays in the trail, nothing was rewritten")
 
 
 @dataclass(frozen=True)
 class Facts:
-    #: the record's head before this event; None for a new record or when not read (events without a policy)
+    #: the record's head before this event; None for a new record (or not read: other stores without a policy)
     head: RecordHead | None = None
     #: the PR's governance (its policy, guards and gate rows); None for issue events and without a policy
     governance: Governance | None = None
+    #: whether the read said if our check run exists on the head commit (``check_run`` then is it, or None)
+    check_run_known: bool = False
+    check_run: OurCheckRun | None = None
+    #: the branch store's snapshot (None on other stores)
+    snapshot: RecordSnapshot | None = None
+    #: the PR facts as read (the ``pr`` and ``head`` fields of the query)
+    pull: Mapping[str, Any] = field(default_factory=dict)
+    tampered: Tampered | None = None
 
 
-def load_facts(session: Session, routed: Route) -> Facts:
+def load_facts(session: Session, routed: Route, event: Event) -> Facts:
     cfg = session.cfg
-    if routed.pr is None or not cfg.policy:
-        return Facts()
-    # lazy: pydantic models of the policy, YAML and the rule engine cost import time an issue event never needs
-    from loopforge.action import governance
+    extras = []
+    if routed.pr is not None:
+        extras.append(pull_request_extra(routed.pr.number, routed.pr.head.sha, cfg.check_name,
+                                         policy_path=cfg.policy or None,
+                                         code_dir=DEFAULT_CODE_DIR if cfg.policy else None))
+    branch = session.branch
+    snapshot = None
+    head: RecordHead | None = None
+    pull: Mapping[str, Any]
+    if branch is not None:
+        snapshot = branch.snapshot(routed.record_id, keys=event_keys(event, cfg.run), extras=extras)
+        head, pull = snapshot.head, snapshot.extra
+    else:
+        with github_call("reading the pull request"):
+            pull = session.facts_query(extras) if extras else {}
+        if routed.pr is not None and cfg.policy:
+            head = session.store.head(routed.record_id)
+    governance = None
+    if routed.pr is not None and cfg.policy and pull.get("pr"):
+        from loopforge.action import governance as policy  # the rule engine: only for PRs with a policy
 
-    head = session.store.head(routed.record_id)
-    with github_call("reading the policy from the base branch"):
-        loaded = governance.load(session.gh_repo, routed.pr.base.ref, routed.pr.number, cfg.policy, head=head,
-                                 governance_token=cfg.governance_token, api_url=cfg.api_url)
-    return Facts(head=head, governance=loaded)
+        with github_call("reading the policy from the base branch"):
+            governance = policy.from_facts(pull, session.repo_name, routed.pr.number, cfg.policy, DEFAULT_CODE_DIR,
+                                           gh_repo=session.gh_repo, head=head,
+                                           governance_token=cfg.governance_token, api_url=cfg.api_url)
+    elif routed.pr is not None and cfg.policy:  # the PR is not readable through GraphQL: read it through REST
+        from loopforge.action import governance as policy
+
+        with github_call("reading the policy from the base branch"):
+            governance = policy.load(session.gh_repo, routed.pr.base.ref, routed.pr.number, cfg.policy, head=head,
+                                     governance_token=cfg.governance_token, api_url=cfg.api_url)
+    tampered = _verify_if_edited(session, routed, snapshot) if snapshot is not None else None
+    return Facts(head=head, governance=governance, check_run_known=bool(pull.get("head")),
+                 check_run=our_check_run(pull) if routed.pr is not None else None, snapshot=snapshot, pull=pull,
+                 tampered=tampered)
+
+
+def _verify_if_edited(session: Session, routed: Route, snapshot: RecordSnapshot) -> Tampered | None:
+    """A record whose newest commit LoopForge did not make is verified in full (every entry file: the abnormal
+    case costs the requests the normal case saves), then read again so this run extends what is stored."""
+    if not snapshot.edited_by_someone_else or snapshot.head is None:
+        return None
+    from loopforge.service import LoopService
+
+    branch = session.branch
+    assert branch is not None and snapshot.record_provenance is not None
+    branch.release(routed.record_id)  # read the entry files themselves, not the window in head.json
+    report = LoopService(repository=branch).verify(routed.record_id)
+    problem = None
+    if not report.ok:
+        first = report.problems[0]
+        where = f"entry {first.sequence}" if first.sequence is not None else "the record's head"
+        problem = f"{where}: {first.problem}"
+    if problem is not None:
+        branch.mark_broken(routed.record_id, problem)
+    branch.snapshot(routed.record_id, keys=event_keys_of(snapshot), extras=())
+    return Tampered(snapshot.record_provenance.describe(), problem)
+
+
+def event_keys_of(snapshot: RecordSnapshot) -> list[str]:
+    return list(snapshot.keys)

@@ -10,6 +10,7 @@ a PR that edits the policy or adds a guard is judged by the rules already in for
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from loopforge.github.client import make_github
 from loopforge.github.pr_context import GitHubPullRequestContext, fetch_base_tree, read_base_file
 from loopforge.github.render import GateRow, StaleApproval
 from loopforge.policy import GuardLoadError, PolicyError, PolicyGuard, load_policy_guards
+from loopforge.policy.context import PullRequestContext
 from loopforge.policy.evaluate import Evaluation
 from loopforge.policy.extends import SharedPolicyUnreadable, SharedRef, load_extended
 from loopforge.records import RecordHead
@@ -130,7 +132,9 @@ def shared_policy_reader(gh_repo: Any, governance_gh: Any | None) -> Any:
 
 def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: RecordHead | None,
          governance_token: str = "", api_url: str = "https://api.github.com") -> Governance:
-    """The governance of one PR event. A missing policy file means no rules (only the lifecycle gates)."""
+    """The governance of one PR event read through the REST API (a request per fact). A missing policy file
+    means no rules (only the lifecycle gates). The Action reads the same facts with its one GraphQL query
+    (``from_facts``); this path serves a PR the GraphQL read could not see."""
     governance_gh = make_github(governance_token, api_url) if governance_token else None
     ctx = GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
     # the branch the PR targets now: the payload of an event delivered before a retarget names the old base, and
@@ -141,17 +145,61 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
     except (GithubException, IsADirectoryError, UnicodeDecodeError) as exc:
         message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
         return Governance(guards=[_broken_policy_guard(message)], error=message)
+    return _build(text, ctx, policy_path, base_ref, head,
+                  lambda code_dir: _checkout_code_dir(gh_repo, base_ref, code_dir),
+                  shared_policy_reader(gh_repo, governance_gh))
+
+
+def from_facts(extra: Mapping[str, Any], repo: str, number: int, policy_path: str, code_dir_read: str, *,
+               gh_repo: Any, head: RecordHead | None, governance_token: str = "",
+               api_url: str = "https://api.github.com") -> Governance:
+    """The governance of one PR event from the facts of the event's one GraphQL read (``extra``: the fields of
+    ``loopforge.github.pr_facts.pull_request_extra``, which read ``policy_path`` and ``code_dir_read`` at the
+    PR's current base). A fact the read does not carry is read through REST when a rule needs it."""
+    from loopforge.github.pr_context_graphql import GraphQLPullRequestContext
+    from loopforge.github.pr_facts import base_file, write_tree
+
+    governance_gh = make_github(governance_token, api_url) if governance_token else None
+
+    def rest() -> GitHubPullRequestContext:
+        return GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
+
+    ctx = GraphQLPullRequestContext(repo, extra, rest)
+    base_ref = ctx.base_ref
+    try:
+        text = base_file(extra)
+    except ValueError as exc:
+        message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
+        return Governance(guards=[_broken_policy_guard(message)], error=message)
+
+    def code(code_dir: str) -> Path | None:
+        if code_dir.strip("/") != code_dir_read.strip("/"):  # a code_dir of its own: not in the read
+            return _checkout_code_dir(gh_repo, base_ref, code_dir)
+        checkout = Path(tempfile.mkdtemp(prefix="loopforge-base-"))
+        return checkout if write_tree(extra, "code", checkout, code_dir.strip("/")) else None
+
+    return _build(text, ctx, policy_path, base_ref, head, code, shared_policy_reader(gh_repo, governance_gh))
+
+
+def _build(text: str | None, ctx: PullRequestContext, policy_path: str, base_ref: str, head: RecordHead | None,
+           checkout: Callable[[str], Path | None], fetch_shared: Callable[[SharedRef], str]) -> Governance:
+    """The governance of a policy text (None: no policy file) with the facts ``ctx``, the base's code
+    directory from ``checkout`` and a policy it ``extends`` from ``fetch_shared``."""
     if text is None:
         return Governance()
     try:
-        policy = load_extended(text, policy_path, fetch=shared_policy_reader(gh_repo, governance_gh))
+        policy = load_extended(text, policy_path, fetch=fetch_shared)
     except SharedPolicyUnreadable as exc:
         message = f"{exc} — merges are blocked until the shared policy can be read"
         return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
     except PolicyError as exc:
         message = str(exc)
         return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
-    base_dir = _checkout_code_dir(gh_repo, base_ref, policy.options.code_dir)
+    try:
+        base_dir = checkout(policy.options.code_dir)
+    except ValueError as exc:  # a file GraphQL could not carry, a path that would leave the checkout
+        message = f"cannot copy {policy.options.code_dir} from {base_ref}: {exc}"
+        return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
     cache = ((head.metadata.get("policy") or {}).get("gates") if head else None) or {}
     history = (head.metadata.get("policy") if head else None) or {}
     guard = PolicyGuard(policy, ctx, base_dir=base_dir, gate_cache=cache if isinstance(cache, dict) else {},

@@ -29,19 +29,23 @@ def record(session: Session, service: LoopService, event: Event, routed: Route) 
         with github_call("reading or writing the record"):
             recorded = record_event(service, event, routed, session.cfg.run)
     except StoreError as exc:
-        if not _read_only(exc):
+        if not read_only(exc):
             raise
-        session.log.warning("the token is read-only (a pull request from a fork gets one), so this event was not "
-                            "recorded; the workflow_run event of its CI records it with a write token.",
-                            title="LoopForge: read-only token")
-        append_summary(f"## LoopForge\n\nNot recorded: read-only token. {md_escape(str(exc), limit=2000)}\n",
-                       path=session.cfg.summary_path)
+        warn_read_only(session, exc)
         return None
     recorded.route = routed
     return recorded
 
 
-def _read_only(exc: StoreError) -> bool:
+def warn_read_only(session: Session, exc: StoreError) -> None:
+    session.log.warning("the token is read-only (a pull request from a fork gets one), so this event was not "
+                        "recorded; the workflow_run event of its CI records it with a write token.",
+                        title="LoopForge: read-only token")
+    append_summary(f"## LoopForge\n\nNot recorded: read-only token. {md_escape(str(exc), limit=2000)}\n",
+                   path=session.cfg.summary_path)
+
+
+def read_only(exc: StoreError) -> bool:
     """The store refused a write because the token is read-only (its cause is, or translates to, ReadOnlyToken)."""
     cause = exc.__cause__
     if isinstance(cause, GithubException):

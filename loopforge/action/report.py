@@ -7,13 +7,15 @@ The check run is what a required status check waits for; it shows the gate rule 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from loopforge.action.errors import github_call
+from loopforge.action.facts import Facts
 from loopforge.action.govern import Gate
 from loopforge.action.plan import Plan
 from loopforge.action.session import Session
 from loopforge.errors import ReadOnlyToken
-from loopforge.github.checks import CheckRunPoster
+from loopforge.github.checks import LOOKUP, CheckRunPoster
 from loopforge.github.recorder import Recorded, Route
 from loopforge.github.render import SummaryView, check_run_output, render_summary
 from loopforge.github.workflow_commands import append_summary
@@ -31,6 +33,7 @@ class Report:
     recorded: Recorded
     record: LoopRecord  # the record after every write of this run
     gate: Gate | None
+    facts: Facts | None = None
 
 
 def report(session: Session, plan: Plan, result: Report) -> None:
@@ -42,7 +45,12 @@ def report(session: Session, plan: Plan, result: Report) -> None:
                                                 f"({recorded.outcome})", limit=300))
     append_summary(render_summary(view, max_bytes=1_000_000), path=session.cfg.summary_path)
     if plan.post_check and result.routed.pr is not None:
-        post_check_run(session, result.routed.pr.head.sha, view)
+        facts = result.facts
+        known: dict[str, Any] | object | None = LOOKUP
+        if facts is not None and facts.check_run_known:  # the one read said whether our check run exists
+            run = facts.check_run
+            known = None if run is None else {"id": run.id, "status": run.status}
+        post_check_run(session, result.routed.pr.head.sha, view, known)
 
 
 def set_outputs(session: Session, result: Report) -> None:
@@ -59,6 +67,8 @@ def summary_view(session: Session, plan: Plan, result: Report) -> SummaryView:
         messages.append("This workflow run was already recorded; nothing was written again.")
     if not plan.write:
         messages.append("Dry run: nothing was stored and no check run was posted.")
+    if result.facts is not None and result.facts.tampered is not None:
+        messages.append(result.facts.tampered.message(record.record_id))
     first = max(0, record.last_sequence - HISTORY_ROWS)
     entries = list(session.store.entries(record.record_id, after=first))
     if first:
@@ -76,12 +86,14 @@ def summary_view(session: Session, plan: Plan, result: Report) -> SummaryView:
                        path=getattr(record, "path", None))
 
 
-def post_check_run(session: Session, sha: str, view: SummaryView) -> None:
+def post_check_run(session: Session, sha: str, view: SummaryView, known: Any = LOOKUP) -> None:
+    """``known``: the run as the facts read it (``{"id", "status"}``), None (there is none: POST), or ``LOOKUP``."""
     cfg = session.cfg
     try:
         with github_call("posting the check run"):
             CheckRunPoster(session.gh, session.repo_name).post(sha, cfg.check_name, check_run_output(view),
-                                                               details_url=cfg.run.run_url(session.repo_name))
+                                                               details_url=cfg.run.run_url(session.repo_name),
+                                                               existing=known)
     except ReadOnlyToken:
         session.log.warning("the token cannot write check runs (a pull request from a fork gets a read-only token); "
                             "the history is in this step's summary. Run LoopForge on workflow_run to report on fork "

@@ -1,7 +1,9 @@
 """The check run on the PR head: exactly one per (head SHA, check name), created once and PATCHed in place.
 
-Two requests per event: ``GET /repos/{o}/{r}/commits/{sha}/check-runs?check_name=`` then ``PATCH`` the run we
-find (or ``POST`` a new one). Several same-name runs on one SHA confuse required checks, so we never add a
+One request per event when the caller already knows the run (the Action reads it with the event's one GraphQL
+query, ``loopforge.github.pr_facts.our_check_run``): ``PATCH`` it, or ``POST`` a new one when there is none.
+Without that knowledge, two: ``GET /repos/{o}/{r}/commits/{sha}/check-runs?check_name=`` first. Several
+same-name runs on one SHA confuse required checks, so we never add a
 second one; if one exists already (e.g. from an earlier run), it is updated. A completed run that must wait again
 becomes ``action_required`` (GitHub would keep its old conclusion under an ``in_progress`` status).
 """
@@ -14,6 +16,9 @@ from typing import Any
 from github import GithubException
 
 from loopforge.errors import ReadOnlyToken as ReadOnlyToken  # re-exported: their home is loopforge.errors
+
+#: ``post(existing=LOOKUP)``: the caller does not know whether the run exists: look it up first
+LOOKUP: Any = object()
 
 
 class CheckRunPoster:
@@ -28,7 +33,10 @@ class CheckRunPoster:
         runs.sort(key=lambda r: r.get("id", 0))
         return runs[0] if runs else None
 
-    def post(self, sha: str, name: str, output: Mapping[str, Any], details_url: str | None = None) -> dict[str, Any]:
+    def post(self, sha: str, name: str, output: Mapping[str, Any], details_url: str | None = None, *,
+             existing: Mapping[str, Any] | None = LOOKUP) -> dict[str, Any]:
+        """Create or update the run. ``existing``: the run as the caller read it (``{"id", "status"}``), None
+        when the caller read that there is none, ``LOOKUP`` (default) to look it up here."""
         body: dict[str, Any] = {"status": output["status"],
                                 "output": {"title": output["title"], "summary": output["summary"]}}
         if output.get("conclusion"):
@@ -36,15 +44,22 @@ class CheckRunPoster:
         if details_url:
             body["details_url"] = details_url
         try:
-            existing = self.find(sha, name)
+            if existing is LOOKUP:
+                existing = self.find(sha, name)
             if existing is not None and existing.get("status") == "completed" and not body.get("conclusion"):
                 # GitHub keeps a completed run's conclusion when its status goes back to in_progress (and refuses
                 # a null one): a run that passed would stay green while the gate now waits. Keep it completed,
                 # with a conclusion that does not satisfy a required check, until the gate passes again.
                 body = {**body, "status": "completed", "conclusion": "action_required"}
             if existing is not None:
-                _h, data = self._requester.requestJsonAndCheck(
-                    "PATCH", f"{self._base}/check-runs/{existing['id']}", input=body)
+                try:
+                    _h, data = self._requester.requestJsonAndCheck(
+                        "PATCH", f"{self._base}/check-runs/{existing['id']}", input=body)
+                except GithubException as exc:
+                    if exc.status != 404:
+                        raise
+                    _h, data = self._requester.requestJsonAndCheck(  # the run we read is gone: make one
+                        "POST", f"{self._base}/check-runs", input={"name": name, "head_sha": sha, **body})
             else:
                 _h, data = self._requester.requestJsonAndCheck(
                     "POST", f"{self._base}/check-runs", input={"name": name, "head_sha": sha, **body})

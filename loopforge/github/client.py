@@ -53,19 +53,24 @@ RATE_LIMIT_STATUSES = frozenset({403, 429})
 class LoopforgeRetry(GithubRetry):
     """``GithubRetry`` that retries POST/PATCH only when GitHub refused them for a rate limit (see module doc)."""
 
-    def __init__(self, *, max_retry_after: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, max_retry_after: float | None = None, unsafe_methods: frozenset[str] = UNSAFE_METHODS,
+                 **kwargs: Any) -> None:
         self.max_retry_after = max_retry_after
+        #: methods that may have run when no (or a 5xx) answer came; a GraphQL query is a POST that is safe
+        #: to repeat, so its transport passes ``frozenset()`` (``loopforge.github.graphql``)
+        self.unsafe_methods = unsafe_methods
         kwargs.setdefault("status_forcelist", [429, 500, 502, 503, 504])
         kwargs.setdefault("allowed_methods", frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH"}))
         super().__init__(**kwargs)
 
     def new(self, **kw: Any) -> LoopforgeRetry:
         kw.setdefault("max_retry_after", self.max_retry_after)
+        kw.setdefault("unsafe_methods", self.unsafe_methods)
         retry: LoopforgeRetry = super().new(**kw)
         return retry
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        if method.upper() in UNSAFE_METHODS:
+        if method.upper() in self.unsafe_methods:
             # a rate-limited POST/PATCH was refused, not run (GithubRetry.increment then tells a rate-limit 403
             # from a permission 403); one answered 5xx may have been applied
             return status_code in RATE_LIMIT_STATUSES
@@ -73,7 +78,7 @@ class LoopforgeRetry(GithubRetry):
 
     def _is_method_retryable(self, method: str) -> bool:
         # consulted for read errors (request sent, no answer): a POST/PATCH may have been applied
-        if method.upper() in UNSAFE_METHODS:
+        if method.upper() in self.unsafe_methods:
             return False
         return bool(super()._is_method_retryable(method))
 
@@ -84,12 +89,12 @@ class LoopforgeRetry(GithubRetry):
         return value
 
 
-def make_retry(*, for_tests: bool = False) -> LoopforgeRetry:
+def make_retry(*, for_tests: bool = False, unsafe_methods: frozenset[str] = UNSAFE_METHODS) -> LoopforgeRetry:
     if for_tests:
         return LoopforgeRetry(total=4, backoff_factor=0, secondary_rate_wait=0, max_rate_limit_wait=1,
-                              max_retry_after=0.01)
+                              max_retry_after=0.01, unsafe_methods=unsafe_methods)
     return LoopforgeRetry(total=4, backoff_factor=0.5, backoff_jitter=0.25, secondary_rate_wait=60,
-                          max_rate_limit_wait=90)
+                          max_rate_limit_wait=90, unsafe_methods=unsafe_methods)
 
 
 def make_github(token: str | None, base_url: str = "https://api.github.com", *, for_tests: bool = False,

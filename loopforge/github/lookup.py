@@ -35,6 +35,32 @@ class GitHubLookup:
         return [PullRequest.model_validate(item) for item in (data or [])]
 
 
+class GraphQLLookup:
+    """The same through GitHub's GraphQL API, one query per call (``loopforge.github.pr_facts.route_query``):
+    a pull request by number, or the pull requests containing a commit (a fork PR's ``workflow_run``)."""
+
+    def __init__(self, graphql: Any, repo: str, server_url: str = "https://github.com") -> None:
+        self._graphql = graphql
+        self._repo = repo
+        self._server = server_url
+
+    def _query(self, numbers: list[int], sha: str | None) -> list[PullRequest]:
+        from loopforge.github.pr_facts import route_pulls, route_query
+
+        owner, name = self._repo.split("/", 1)
+        document, variables = route_query(owner, name, numbers, sha)
+        answer = self._graphql.execute(document, variables, what="looking up the pull request",
+                                       optional=[f"p{i}" for i in range(len(numbers))])
+        return route_pulls(answer.data, self._repo, self._server)
+
+    def get_pull(self, number: int) -> PullRequest | None:
+        found = self._query([number], None)
+        return found[0] if found else None
+
+    def pulls_for_sha(self, sha: str) -> list[PullRequest]:
+        return self._query([], sha)
+
+
 class OfflineLookup:
     """Remembers the PRs seen in earlier payloads (``loopforge replay`` runs without the API)."""
 

@@ -178,6 +178,22 @@ def record_event(service: LoopService, event: Event, route_: Route, run: RunInfo
     return Recorded(outcome, service.get(rid), previous, written)
 
 
+#: steps a plan may have (``lifecycle.plan_event`` makes at most a few): their keys are read ahead of recording
+MAX_STEPS = 6
+
+
+def event_keys(event: Event, run: RunInfo) -> list[str]:
+    """Every idempotency key ``record_event`` (and the Action's policy note) may look up or write for ``event``
+    in workflow run ``run``, known before anything is read: a store that reads them together with the record's
+    head (``BranchRepository.snapshot``) answers every key check of the event without a further request."""
+    base = f"gh:{run.run_id}:{event.kind}"
+    keys = [f"{base}#done", f"{base}#create", f"{base}#policy"]
+    for i in range(MAX_STEPS):
+        keys.append(f"{base}#{i}")
+    keys += [f"{k}:f" for k in keys if not k.endswith(("#create", "#policy"))]
+    return keys + [f"{k}#vetoed" for k in keys]
+
+
 def route_and_record(service: LoopService, event: Event, lookup: PullLookup, run: RunInfo, *,
                      server_url: str = "https://github.com") -> Recorded | None:
     """Route ``event`` to its record and record it; None when it concerns no PR the lookup knows.

@@ -4,42 +4,63 @@ default store; no infrastructure beyond the repository itself).
 Layout of the branch (an orphan branch, ``loopforge-state`` by default, created on first write)::
 
     README.md
-    records/<owner>/<repo>/<number>/head.json              # the record's RecordHead
+    records/<owner>/<repo>/<number>/head.json              # the record's RecordHead + the newest entries
     records/<owner>/<repo>/<number>/entries/000001.json    # one LoopTransition per file, append-only
     records/<owner>/<repo>/<number>/keys/<sha256(key)>.json  # a copy of the entry carrying that idempotency key
     records/_other/<slug>~<sha256(id)[:16]>/...            # record ids not of the form owner/repo#number
 
-Every ``append`` is one commit made through the Git Data API (tree with ``base_tree`` = the branch's tree,
-commit on the branch tip, then ``PATCH`` of the ref with ``force: false``). The ref update is the
-compare-and-swap: if another writer moved the branch, GitHub answers 422 "Update is not a fast forward"; the
-store re-reads the tip and, if this record's head there still has the expected last sequence, rebuilds the
-commit on the new tip and tries again (bounded, with backoff); if the record itself changed it raises
-``ConcurrencyError`` and the service re-validates. History is never rewritten and nothing is force-pushed.
-See ``docs/branch-store.md`` for request counts and costs.
+``head.json`` holds the ``RecordHead`` fields and ``window``: the newest ``WINDOW`` (60) entries in full, so the
+check run's history table and the idempotency check of a recent key need no further read (older ``head.json``
+files without a window are read as before; the window fills as entries are appended).
+
+Every ``append`` is one GraphQL ``createCommitOnBranch`` with ``expectedHeadOid`` = the tip the record was read
+at: GitHub commits only if the branch still points there (a compare-and-swap; the commit is signed by GitHub).
+If another writer moved the branch (``STALE_DATA``), the store re-reads the record at the new tip: unchanged
+(another record was written) → the same files are committed on the new tip (bounded, with backoff); changed →
+``ConcurrencyError`` and the service re-validates. A lost answer (no answer, 5xx) is reconciled by reading the
+record back. History is never rewritten. The HTTP requests themselves live in ``loopforge.github.branch_api``;
+see ``docs/branch-store.md`` for request counts.
+
+One read per event: ``snapshot(record_id, keys, extras)`` reads, in one GraphQL query, the branch tip (with its
+author and signature), the record's ``head.json`` and the key files of ``keys`` at that tip, and the caller's
+own fields (``extras``). Until ``release``, ``head``/``find_key``/``entries`` (within the window) of that record
+are answered from it, and ``deferred()`` collects the appends of one event into one commit.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import hashlib
+import itertools
 import json
 import random
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from http import HTTPStatus
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import requests
-from github import Github, GithubException, RateLimitExceededException
+from github import Github
 from github.Repository import Repository as GithubRepository
-from github.Requester import Requester
 
-from loopforge.errors import ConcurrencyError, StoreError
-from loopforge.github.client import describe_transport_error
+from loopforge.errors import (
+    ConcurrencyError,
+    GitHubError,
+    GitHubNotFound,
+    GitHubPermissionError,
+    GitHubUnavailable,
+    RefMoved,
+    StoreCorrupt,
+    StoreError,
+    StoreMisconfigured,
+    StorePermissionError,
+    StoreUnavailable,
+)
+from loopforge.github.branch_api import BranchAPI
+from loopforge.github.graphql import GraphQLClient
+from loopforge.github.snapshot import BROKEN_TRAILER, DEFAULT_WRITER, TRAILER, Extra, Provenance, provenance
 from loopforge.records import RecordHead
 from loopforge.repository.base import Page, RecordQuery, check_append, page_of
 from loopforge.trail import GENESIS_HASH, LoopTransition
@@ -47,6 +68,8 @@ from loopforge.trail import GENESIS_HASH, LoopTransition
 DEFAULT_BRANCH = "loopforge-state"
 ROOT = "records"
 OTHER = "_other"
+#: entries kept in full in head.json (the check run shows this many; ``loopforge history`` shows all)
+WINDOW = 60
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _STRUCTURED = re.compile(r"^(?P<owner>[^/#]+)/(?P<repo>[^/#]+)#(?P<n>[1-9][0-9]{0,17})$")
@@ -57,11 +80,12 @@ README = """# LoopForge state
 This branch is the audit trail LoopForge keeps for this repository (`BranchRepository`). It is written only
 by LoopForge, one commit per change; its history is never rewritten.
 
-- `records/<owner>/<repo>/<number>/head.json`: the record's current state
+- `records/<owner>/<repo>/<number>/head.json`: the record's current state and its newest entries
 - `records/<owner>/<repo>/<number>/entries/NNNNNN.json`: its trail, one hash-chained entry per file
 - `records/<owner>/<repo>/<number>/keys/<sha256>.json`: the entry recorded for an idempotency key
 
-Do not edit these files by hand: `loopforge verify` reports any entry that was changed, removed or reordered.
+Do not edit these files by hand: `loopforge verify` reports any entry that was changed, removed or reordered,
+and the Action refuses to extend a record whose last commit LoopForge did not make.
 """
 
 
@@ -89,27 +113,66 @@ def _is_head_path(path: str) -> bool:
         len(parts) == 5 or (len(parts) == 4 and parts[1] == OTHER))
 
 
-def _dump(model: RecordHead | LoopTransition) -> str:
-    if isinstance(model, RecordHead):
-        return model.model_dump_json(indent=2, include=set(RecordHead.model_fields)) + "\n"
-    return model.model_dump_json(indent=2) + "\n"
+def _dump_entry(entry: LoopTransition) -> str:
+    return entry.model_dump_json(indent=2) + "\n"
 
 
-def _status_phrase(status: int) -> str:
+def dump_head(head: RecordHead, window: Sequence[LoopTransition] = ()) -> str:
+    """``head.json``: the RecordHead fields, then ``window`` (the newest entries, oldest first)."""
+    data = json.loads(head.model_dump_json(include=set(RecordHead.model_fields)))
+    data["window"] = [json.loads(e.model_dump_json()) for e in window]
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def parse_head(text: str, where: str) -> tuple[RecordHead, list[LoopTransition]]:
+    """A ``head.json`` (with or without a window) → (head, window); ``StoreCorrupt`` if it does not parse."""
     try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+        data = json.loads(text)
+        head = RecordHead.model_validate(data)
+        window = [LoopTransition.model_validate(e) for e in (data.get("window") or [])]
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise StoreCorrupt(f"{where}: head.json does not parse ({str(exc).splitlines()[0][:200]})") from None
+    last = head.last_sequence
+    if window and (window[-1].sequence != last or window[-1].hash != head.last_hash or any(
+            b.sequence != a.sequence + 1 or b.prev_hash != a.hash for a, b in itertools.pairwise(window))):
+        window = []  # not the newest consecutive entries of this head: ignore it (entries are read instead)
+    return head, window
 
 
-class _NotFound(Exception):
-    pass
+@dataclass
+class RecordSnapshot:
+    """One record as read at one tip of the data branch (see ``BranchRepository.snapshot``)."""
+
+    record_id: str
+    tip: str | None  # None: the data branch does not exist yet
+    head: RecordHead | None
+    window: list[LoopTransition]  # the newest entries (oldest first; may be shorter than WINDOW)
+    keys: dict[str, LoopTransition | None]  # the key files read with it (None: no such key)
+    tip_provenance: Provenance | None
+    record_provenance: Provenance | None  # the newest commit that touched this record's folder
+    extra: dict[str, Any] = field(default_factory=dict)  # the caller's aliased fields, as GitHub answered
+    repository_id: str | None = None
+
+    @property
+    def edited_by_someone_else(self) -> bool:
+        """True when the newest commit touching this record was not made by LoopForge (see
+        ``loopforge.github.snapshot``): verify the record fully before extending it."""
+        prov = self.record_provenance
+        return prov is not None and (not prov.by_loopforge or prov.broken is not None)
+
+    def covers(self, after: int) -> bool:
+        """Whether ``entries(after=after)`` can be answered from the window."""
+        if self.head is None:
+            return True
+        first = self.window[0].sequence if self.window else self.head.last_sequence + 1
+        return after >= first - 1
 
 
-class _Moved(Exception):
-    def __init__(self, tip: str | None) -> None:
-        super().__init__(tip)
-        self.tip = tip
+@dataclass
+class _Staged:
+    base: RecordSnapshot  # the record as read before the first staged append
+    head: RecordHead
+    entries: list[LoopTransition]
 
 
 class BranchRepository:
@@ -117,178 +180,182 @@ class BranchRepository:
 
     ``repo``: a PyGithub ``Repository`` or ``(Github, "owner/name")`` (the latter makes no request). Build the
     ``Github`` with ``loopforge.github.client.make_github``. The token needs ``contents: write``.
-    Safe to share between threads (each thread gets its own PyGithub connection: PyGithub's are not
-    thread-safe) and between processes and machines (the ref update is the only synchronisation).
+    ``graphql_url``: ``GITHUB_GRAPHQL_URL`` (default: derived from the client's REST base URL, GHES included).
+    ``writer``: the login that authors LoopForge's commits (the workflow token's bot); None accepts any author
+    of a GitHub-signed commit carrying LoopForge's trailer. Safe to share between threads and between processes
+    and machines (the compare-and-swap is the only synchronisation).
     """
+
+    #: tries of one append whose failure (5xx, no answer) left the branch where it was
+    REF_TRIES = 3
 
     def __init__(self, repo: GithubRepository | tuple[Github, str], branch: str = DEFAULT_BRANCH, *,
                  max_rebases: int = 10, backoff: float = 0.05, max_backoff: float = 2.0,
-                 cache_size: int = 4096) -> None:
+                 cache_size: int = 4096, graphql_url: str | None = None,
+                 writer: str | None = DEFAULT_WRITER) -> None:
         if isinstance(repo, tuple):
             gh, full_name = repo
             if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", full_name):
                 raise ValueError(f"expected 'owner/name', got {full_name!r}")
-            self._base_requester: Requester = gh.requester
-            self._repo_url = f"/repos/{full_name}"
-            self.full_name = full_name
+            requester = gh.requester
+            repo_url = f"/repos/{full_name}"
         else:
-            self._base_requester = repo.requester
-            self._repo_url = repo.url
-            self.full_name = urlsplit(repo.url).path.split("/repos/", 1)[-1]
+            requester = repo.requester
+            repo_url = repo.url
+            full_name = urlsplit(repo.url).path.split("/repos/", 1)[-1]
+        self.full_name = full_name
         self.branch = branch
         self.max_rebases = max_rebases
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self.rebases = 0  # appends rebuilt on a tip another writer moved (for reports and tests)
-        self._local = threading.local()
+        self.writer = writer
+        self.rebases = 0  # appends re-committed on a tip another writer moved (for reports and tests)
         self._lock = threading.Lock()
-        self._cache_size = cache_size
-        self._blobs: OrderedDict[str, bytes] = OrderedDict()  # blob sha -> content (immutable)
-        self._trees: OrderedDict[str, str] = OrderedDict()  # commit sha -> tree sha (immutable)
-        self._heads_at: OrderedDict[tuple[str, str], tuple[int, str]] = OrderedDict()  # (commit, dir) -> last
+        self.api = BranchAPI(requester, repo_url, full_name, branch,
+                             graphql=GraphQLClient.from_requester(requester, graphql_url), cache_size=cache_size)
+        self._pins: dict[str, RecordSnapshot] = {}  # records read by ``snapshot``: reads are served from them
+        self._last: dict[str, RecordSnapshot] = {}  # the latest read of each record: the base of its next append
+        self._staging: dict[str, _Staged] | None = None
+        self._broken: dict[str, str] = {}  # record → why its trail does not verify (``mark_broken``)
 
     def __repr__(self) -> str:
         return f"BranchRepository({self.full_name!r}, branch={self.branch!r})"
 
-    # ------------------------------------------------------------------ HTTP plumbing
-    def _requester(self) -> Requester:
-        requester: Requester | None = getattr(self._local, "requester", None)
-        if requester is None:
-            requester = Requester(**self._base_requester.kwargs)
-            self._local.requester = requester
-        return requester
-
-    def _call(self, verb: str, path: str, *, params: dict[str, Any] | None = None,
-              body: dict[str, Any] | None = None, write: bool = False) -> Any:
-        """One request; GitHub errors become ``StoreError`` except a 404 on a read (``_NotFound``)."""
-        try:
-            _headers, data = self._requester().requestJsonAndCheck(
-                verb, f"{self._repo_url}{path}", parameters=params, input=body)
-        except GithubException as exc:
-            if exc.status == 404 and verb == "GET":
-                raise _NotFound(path) from exc
-            raise self._store_error(exc, verb, path, write) from exc
-        return data
-
-    def _get_or_none(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET ``path``; None on 404 (missing file, folder, ref or branch: "Not Found", "No commit found")."""
-        try:
-            return self._call("GET", path, params=params)
-        except _NotFound:
-            return None
-        except requests.RequestException as exc:
-            raise StoreError(f"GitHub unreachable reading {self.full_name}@{self.branch}: "
-                             f"{describe_transport_error(exc)}") from exc
-
-    def _store_error(self, exc: GithubException, verb: str, path: str, write: bool) -> StoreError:
-        data = exc.data if isinstance(exc.data, dict) else {}
-        # an HTML error page (a 502 from a proxy) arrives as {"data": "<html>…"}: name the status instead
-        message = str(data.get("message") or (exc.data if isinstance(exc.data, str) else "")
-                      or _status_phrase(exc.status))
-        where = f"{verb} /repos/{self.full_name}{path}"
+    # ------------------------------------------------------------------ errors
+    @contextlib.contextmanager
+    def _translated(self, write: bool = False) -> Iterator[None]:
+        """``GitHubError`` s as the store errors of the error tree, with what to do."""
         needed = "contents: write" if write else "contents: read"
-        if isinstance(exc, RateLimitExceededException) or (
-                exc.status in (403, 429) and "rate limit" in message.lower()):
-            return StoreError(f"GitHub rate limit hit on {where}: {message}")
-        if exc.status in (401, 403):
-            return StoreError(
-                f"GitHub refused {where} ({exc.status} {message}): the token needs the `{needed}` permission on "
-                f"{self.full_name} (workflow: `permissions: {{contents: {needed.split(': ')[1]}}}`).")
-        if exc.status == 404:
-            return StoreError(f"{where}: 404, the repository does not exist or the token cannot see it "
-                              f"(it needs `{needed}`).")
-        if exc.status == 409 and "empty" in message.lower():
-            return StoreError(f"{self.full_name} is an empty repository: push a first commit before using the "
-                              f"branch store.")
-        return StoreError(f"GitHub API error on {where}: {exc.status} {message}")
+        try:
+            yield
+        except RefMoved as exc:
+            raise ConcurrencyError(f"{self.full_name}@{self.branch} moved: {exc}") from exc
+        except GitHubPermissionError as exc:
+            raise StorePermissionError(
+                f"GitHub refused {exc}: the token needs the `{needed}` permission on {self.full_name} "
+                f"(workflow: `permissions: {{contents: {needed.split(': ')[1]}}}`).") from exc
+        except GitHubNotFound as exc:
+            raise StoreMisconfigured(f"{exc}: the repository does not exist or the token cannot see it "
+                                     f"(it needs `{needed}`).") from exc
+        except GitHubUnavailable as exc:
+            raise StoreUnavailable(f"GitHub unavailable: {exc}") from exc
+        except GitHubError as exc:
+            if exc.status == 409 and "empty" in str(exc).lower():
+                raise StoreMisconfigured(f"{self.full_name} is an empty repository: push a first commit before "
+                                         f"using the branch store.") from exc
+            raise StoreError(f"GitHub API error: {exc}") from exc
 
-    def _cached(self, cache: OrderedDict[Any, Any], key: Any, value: Any = None) -> Any:
+    # ------------------------------------------------------------------ the one read
+    def snapshot(self, record_id: str, keys: Sequence[str] = (), extras: Sequence[Extra] = ()) -> RecordSnapshot:
+        """Read the record (tip, head, window, the key files of ``keys``) and ``extras`` in one GraphQL query,
+        and serve this record's reads from it until ``release`` (appends keep it current)."""
+        snap = self._read(record_id, keys, extras)
         with self._lock:
-            if value is not None:
-                cache[key] = value
-                cache.move_to_end(key)
-                while len(cache) > self._cache_size:
-                    cache.popitem(last=False)
-                return value
-            found = cache.get(key)
-            if found is not None:
-                cache.move_to_end(key)
-            return found
+            self._pins[record_id] = snap
+        return snap
+
+    def release(self, record_id: str | None = None) -> None:
+        """Stop serving reads of ``record_id`` (all records: None) from a snapshot."""
+        with self._lock:
+            if record_id is None:
+                self._pins.clear()
+            else:
+                self._pins.pop(record_id, None)
+
+    def _read(self, record_id: str, keys: Sequence[str] = (), extras: Sequence[Extra] = ()) -> RecordSnapshot:
+        folder = record_dir(record_id)
+        keys = list(dict.fromkeys(keys))
+        with self._translated():
+            raw = self.api.snapshot(folder, [f"{folder}/keys/{key_file(k)}" for k in keys], extras)
+        where = f"{self.full_name}@{self.branch}:{folder}"
+        head, window = parse_head(raw.head_text, where) if raw.head_text is not None else (None, [])
+        found: dict[str, LoopTransition | None] = {}
+        for key, text in zip(keys, raw.key_texts, strict=True):
+            entry = self._key_entry(text, record_id, key, where)
+            found[key] = entry
+        snap = RecordSnapshot(record_id, raw.tip, head, window, found,
+                              provenance(raw.tip_commit, self.writer),
+                              provenance(raw.touched_commit, self.writer, record_id), dict(raw.extra),
+                              raw.repository_id)
+        with self._lock:
+            self._last[record_id] = snap
+        return snap
+
+    @staticmethod
+    def _key_entry(text: str | None, record_id: str, key: str, where: str) -> LoopTransition | None:
+        if text is None:
+            return None
+        try:
+            entry = LoopTransition.model_validate_json(text)
+        except ValueError:
+            raise StoreCorrupt(f"{where}: the key file of {key!r} does not parse") from None
+        if entry.record_id != record_id or entry.idempotency_key != key:
+            return None
+        return entry
+
+    def _pinned(self, record_id: str) -> RecordSnapshot | None:
+        with self._lock:
+            return self._pins.get(record_id)
 
     # ------------------------------------------------------------------ reading
-    def _blob(self, sha: str) -> bytes:
-        data: bytes | None = self._cached(self._blobs, sha)
-        if data is None:
-            blob = self._get_or_none(f"/git/blobs/{sha}")
-            if blob is None:
-                raise StoreError(f"{self.full_name}@{self.branch}: blob {sha} vanished")
-            data = base64.b64decode(blob["content"]) if blob.get("encoding") == "base64" else \
-                str(blob["content"]).encode("utf-8")
-            self._cached(self._blobs, sha, data)
-        return data
-
-    def _file(self, path: str, ref: str) -> bytes | None:
-        """A file's bytes at ``ref`` (branch or commit), or None. One Contents GET."""
-        found = self._get_or_none(f"/contents/{quote(path)}", {"ref": ref})
-        if found is None:
-            return None
-        if not isinstance(found, dict) or found.get("type") != "file":
-            raise StoreError(f"{self.full_name}@{ref}: {path} is not a file")
-        if found.get("encoding") == "base64" and (found.get("content") or not found.get("size")):
-            data = base64.b64decode(found["content"])
-            self._cached(self._blobs, found["sha"], data)
-            return data
-        return self._blob(found["sha"])  # over 1 MB: the Contents API leaves content out
-
     def head(self, record_id: str) -> RecordHead | None:
-        data = self._file(f"{record_dir(record_id)}/head.json", self.branch)
-        return RecordHead.model_validate_json(data) if data is not None else None
+        snap = self._pinned(record_id) or self._read(record_id)
+        return snap.head
+
+    def find_key(self, record_id: str, idempotency_key: str) -> LoopTransition | None:
+        snap = self._pinned(record_id)
+        if snap is not None:
+            if idempotency_key in snap.keys:
+                return snap.keys[idempotency_key]
+            for entry in reversed(snap.window):
+                if entry.idempotency_key == idempotency_key:
+                    return entry
+        fresh = self._read(record_id, [idempotency_key])
+        if snap is not None and fresh.tip == snap.tip:
+            snap.keys[idempotency_key] = fresh.keys[idempotency_key]
+        return fresh.keys[idempotency_key]
 
     def entries(self, record_id: str, after: int = 0, limit: int | None = None) -> Iterator[LoopTransition]:
+        snap = self._pinned(record_id)
+        if snap is not None and snap.covers(after):
+            chosen = [e for e in snap.window if e.sequence > after]
+            yield from chosen[: max(limit, 0)] if limit is not None else chosen
+            return
+        ref = snap.tip if snap is not None and snap.tip else self.branch
         folder = f"{record_dir(record_id)}/entries"
-        listing = self._get_or_none(f"/contents/{quote(folder)}", {"ref": self.branch})
+        with self._translated():
+            listing = self.api.folder(folder, ref)
         if listing is None:
             return
-        if not isinstance(listing, list):
-            raise StoreError(f"{self.full_name}@{self.branch}: {folder} is not a folder")
-        if len(listing) >= 1000:  # the Contents API lists at most 1,000 entries: use the folder's git tree
-            parent = self._get_or_none(f"/contents/{quote(record_dir(record_id))}", {"ref": self.branch}) or []
-            sha = next(i["sha"] for i in parent if i["name"] == "entries")
-            tree = self._get_or_none(f"/git/trees/{sha}") or {"tree": []}
-            listing = [{"name": i["path"], "sha": i["sha"]} for i in tree["tree"] if i["type"] == "blob"]
         files = []
-        for item in listing:
-            m = _ENTRY_FILE.match(item["name"])
+        for name, _kind, sha in listing:
+            m = _ENTRY_FILE.match(name)
             if m and int(m["seq"]) > after:
-                files.append((int(m["seq"]), item["sha"]))
+                files.append((int(m["seq"]), sha))
         files.sort()
         if limit is not None:
             files = files[: max(limit, 0)]
         for _seq, sha in files:
-            yield LoopTransition.model_validate_json(self._blob(sha))
-
-    def find_key(self, record_id: str, idempotency_key: str) -> LoopTransition | None:
-        data = self._file(f"{record_dir(record_id)}/keys/{key_file(idempotency_key)}", self.branch)
-        if data is None:
-            return None
-        entry = LoopTransition.model_validate_json(data)
-        if entry.record_id != record_id or entry.idempotency_key != idempotency_key:
-            return None
-        return entry
+            with self._translated():
+                data = self.api.blob(sha)
+            yield LoopTransition.model_validate_json(data)
 
     def query(self, query: RecordQuery) -> Page:
-        heads = [RecordHead.model_validate_json(self._blob(sha)) for sha in self._head_blobs()]
+        with self._translated():
+            heads = [parse_head(self.api.blob(sha).decode("utf-8"), self.full_name)[0] for sha in self._head_blobs()]
         return page_of(heads, query)
 
     def record_ids(self) -> list[str]:
-        return sorted(RecordHead.model_validate_json(self._blob(sha)).record_id for sha in self._head_blobs())
+        with self._translated():
+            return sorted(parse_head(self.api.blob(sha).decode("utf-8"), self.full_name)[0].record_id
+                          for sha in self._head_blobs())
 
     def _head_blobs(self) -> list[str]:
         """Blob SHAs of every head.json: one recursive tree listing (plus a walk if GitHub truncated it)."""
-        tree_ish = quote(self.branch, safe="") if "/" not in self.branch else self._read_ref()
+        tree_ish = quote(self.branch, safe="") if "/" not in self.branch else self.api.ref_sha()
         if tree_ish is None:
             return []
-        listing = self._get_or_none(f"/git/trees/{tree_ish}", {"recursive": "1"})
+        listing = self.api.tree(tree_ish, recursive=True)
         if listing is None:
             return []
         if not listing.get("truncated"):
@@ -296,7 +363,7 @@ class BranchRepository:
         return self._walk(listing["sha"], "")
 
     def _walk(self, tree_sha: str, prefix: str) -> list[str]:
-        listing = self._get_or_none(f"/git/trees/{tree_sha}") or {"tree": []}
+        listing = self.api.tree(tree_sha) or {"tree": []}
         found: list[str] = []
         for item in listing["tree"]:
             path = prefix + item["path"]
@@ -307,181 +374,211 @@ class BranchRepository:
                 found += self._walk(item["sha"], path + "/")
         return found
 
+    def mark_broken(self, record_id: str, problem: str) -> None:
+        """The record's trail does not verify: the commits this store makes on it say so (a
+        ``Loopforge-Broken:`` trailer), so later reads still see ``edited_by_someone_else``."""
+        self._broken[record_id] = " ".join(problem.split())[:300]
+
     # ------------------------------------------------------------------ writing
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Collect the appends made inside the block into one commit per record, made when it ends (nothing is
+        written if it raises). A record that another writer changed meanwhile raises ``ConcurrencyError`` at the
+        end: the caller re-reads and redoes its work (the Action redoes the event)."""
+        if self._staging is not None:
+            raise RuntimeError("deferred() blocks do not nest")
+        staged: dict[str, _Staged] = {}
+        self._staging = staged
+        try:
+            yield
+            self._staging = None
+            for item in staged.values():
+                self._write(item.base, item.head, item.entries)
+        except BaseException:
+            self._staging = None
+            for rid in staged:  # the pins show staged, unwritten state: forget them
+                self.release(rid)
+                with self._lock:
+                    self._last.pop(rid, None)
+            raise
+
     def append(self, head: RecordHead, entries: Sequence[LoopTransition]) -> None:
         if not entries:
             raise ValueError("append needs at least one entry")
         check_append(entries[0].sequence - 1, entries)  # shape: consecutive sequences
+        rid = head.record_id
+        if self._staging is not None:
+            item = self._staging.get(rid)
+            base = item.base if item is not None else (self._pinned(rid) or self._last.get(rid) or self._read(rid))
+            current = item.head if item is not None else base.head
+            check_append(current.last_sequence if current else 0, entries)
+            staged = [*(item.entries if item else []), *entries]
+            self._staging[rid] = _Staged(base, head, staged)
+            window = self._window(base, staged)
+            keys = dict(base.keys)
+            keys.update({e.idempotency_key: e for e in staged if e.idempotency_key is not None})
+            with self._lock:  # reads see the staged state (the service reads back what it appended)
+                self._pins[rid] = replace(base, head=head, window=window, keys=keys)
+            return
+        with self._lock:
+            known = self._pins.get(rid) or self._last.get(rid)
+        self._write(known if known is not None else self._read(rid), head, list(entries))
+
+    @staticmethod
+    def _window(base: RecordSnapshot, entries: Sequence[LoopTransition]) -> list[LoopTransition]:
+        last = base.head.last_sequence if base.head else 0
+        # an old head.json has no window: one starts with these entries and fills up as the record grows
+        previous = base.window if base.window and base.window[-1].sequence == last else []
+        return [*previous, *entries][-WINDOW:]
+
+    def _files(self, base: RecordSnapshot, head: RecordHead, entries: Sequence[LoopTransition]) -> dict[str, str]:
         folder = record_dir(head.record_id)
-        files = {f"{folder}/head.json": _dump(head)}
+        files = {f"{folder}/head.json": dump_head(head, self._window(base, entries))}
         for entry in entries:
-            text = _dump(entry)
+            text = _dump_entry(entry)
             files[f"{folder}/entries/{entry.sequence:06d}.json"] = text
             if entry.idempotency_key is not None:
                 files[f"{folder}/keys/{key_file(entry.idempotency_key)}"] = text
+        return files
+
+    def _write(self, base: RecordSnapshot, head: RecordHead, entries: list[LoopTransition]) -> None:
+        """Commit ``entries`` and ``head`` on the tip ``base`` was read at; rebase when another record moved
+        the branch; reconcile a lost answer by reading back (see the module docstring)."""
+        rid = head.record_id
+        expected_last = entries[0].sequence - 1
+        mine = (head.last_sequence, head.last_hash)
+        files = self._files(base, head, entries)
         first, last = entries[0], entries[-1]
         span = f"entry {first.sequence}" if first is last else f"entries {first.sequence}-{last.sequence}"
-        message = f"loopforge: {head.record_id} {span} ({last.trigger})\n\nstate: {head.state.value}\n"
-        mine = (head.last_sequence, head.last_hash)
-
-        tip = self._read_ref()
-        for attempt in range(self.max_rebases + 1):
-            if attempt:
+        headline = f"loopforge: {rid} {span} ({last.trigger[:120]})"
+        body = f"state: {head.state.value}\n\n{TRAILER}: {rid}\n"
+        if rid in self._broken:
+            body += f"{BROKEN_TRAILER}: {self._broken[rid]}\n"
+        view = base
+        failures = 0
+        for attempt in range(self.max_rebases + self.REF_TRIES + 1):
+            stored = (view.head.last_sequence, view.head.last_hash) if view.head else (0, GENESIS_HASH)
+            if attempt and stored == mine:
+                self._landed(view, head, entries)  # an earlier attempt landed after all (its answer was lost)
+                return
+            check_append(stored[0], entries)
+            if stored[0] != expected_last:  # pragma: no cover - check_append raised already
+                raise ConcurrencyError(rid)
+            if view.head is not None and view is not base and view.head.last_hash != (
+                    base.head.last_hash if base.head else GENESIS_HASH):
+                raise ConcurrencyError(f"{rid}: the record changed on {self.full_name}@{self.branch}")
+            try:
+                with self._translated(write=True):
+                    tip = view.tip if view.tip is not None else self._create_branch(view)
+                    oid = self.api.commit_on_branch(tip, headline, body, files)
+            except ConcurrencyError:  # RefMoved: another writer moved the branch
+                if attempt >= self.max_rebases:
+                    break
                 with self._lock:
                     self.rebases += 1
-                time.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (attempt - 1))))
-            stored = self._last_at(tip, folder)
-            if attempt and stored == mine:
-                return  # an earlier attempt landed after all (its answer was lost)
-            check_append(stored[0], entries)
-            commit, tree = self._commit(tip, files, message)
-            try:
-                self._move_ref(tip, commit)
-            except _Moved as moved:
-                tip = moved.tip
+                time.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt)))
+                view = self._read(rid)
                 continue
-            self._cached(self._trees, commit, tree)
-            self._cached(self._heads_at, (commit, folder), mine)
+            except StoreUnavailable:  # 5xx or no answer: it may or may not have been applied
+                now = self._read(rid)
+                if now.tip != view.tip:
+                    view = now  # applied (then stored == mine above) or another writer moved the branch
+                    continue
+                failures += 1
+                if failures >= self.REF_TRIES:
+                    raise
+                time.sleep(min(self.max_backoff, self.backoff * 2 ** failures))
+                continue
+            self._landed(replace(view, tip=oid), head, entries)
             return
-        raise ConcurrencyError(f"{head.record_id}: {self.full_name}@{self.branch} kept moving; "
-                               f"gave up after {self.max_rebases} rebases")
+        raise ConcurrencyError(f"{rid}: {self.full_name}@{self.branch} kept moving; gave up after "
+                               f"{self.max_rebases} rebases")
 
-    def _read_ref(self) -> str | None:
-        ref = self._get_or_none(f"/git/ref/heads/{quote(self.branch)}")
-        return str(ref["object"]["sha"]) if ref is not None else None
+    def _landed(self, view: RecordSnapshot, head: RecordHead, entries: Sequence[LoopTransition]) -> None:
+        """Remember the record as written (the base of the next append; the pin, if the record is pinned)."""
+        # the keys read at ``view.tip`` are still true on top of it (only this commit came after), plus ours
+        keys = dict(view.keys)
+        keys.update({e.idempotency_key: e for e in entries if e.idempotency_key is not None})
+        written = replace(view, head=head, window=self._window(view, entries) if view.head is None or
+                          view.head.last_sequence < head.last_sequence else view.window, keys=keys)
+        with self._lock:
+            self._last[head.record_id] = written
+            if head.record_id in self._pins:
+                self._pins[head.record_id] = written
 
-    def _last_at(self, commit: str | None, folder: str) -> tuple[int, str]:
-        """(last_sequence, last_hash) of the record in ``folder`` at ``commit`` ((0, genesis) if absent)."""
-        if commit is None:
-            return 0, GENESIS_HASH
-        known: tuple[int, str] | None = self._cached(self._heads_at, (commit, folder))
-        if known is not None:
-            return known
-        data = self._file(f"{folder}/head.json", commit)
-        if data is None:
-            value = (0, GENESIS_HASH)
-        else:
-            stored = json.loads(data)
-            value = (int(stored["last_sequence"]), str(stored["last_hash"]))
-        self._cached(self._heads_at, (commit, folder), value)
-        return value
-
-    def _tree_of(self, commit: str) -> str:
-        tree: str | None = self._cached(self._trees, commit)
-        if tree is None:
-            found = self._get_or_none(f"/git/commits/{commit}")
-            if found is None:
-                raise StoreError(f"{self.full_name}: commit {commit} not found")
-            tree = str(found["tree"]["sha"])
-            self._cached(self._trees, commit, tree)
-        return tree
-
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
-        """POST a git object. Creating the same object twice is harmless, so transient failures are retried."""
-        for attempt in range(3):
-            try:
-                return self._call("POST", path, body=body, write=True)
-            except StoreError as exc:
-                cause = exc.__cause__
-                if not (isinstance(cause, GithubException) and cause.status >= 500) or attempt == 2:
-                    raise
-            except requests.RequestException as exc:
-                if attempt == 2:
-                    raise StoreError(f"GitHub unreachable writing {self.full_name}: "
-                                     f"{describe_transport_error(exc)}") from exc
-            time.sleep(self.backoff * 2 ** attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _commit(self, parent: str | None, files: dict[str, str], message: str) -> tuple[str, str]:
-        """Create (tree, commit) for ``files`` on top of ``parent`` (None: an orphan root commit)."""
-        body: dict[str, Any] = {"tree": [{"path": p, "mode": "100644", "type": "blob", "content": text}
-                                         for p, text in files.items()]}
-        if parent is not None:
-            body["base_tree"] = self._tree_of(parent)
-        else:
-            body["tree"].append({"path": "README.md", "mode": "100644", "type": "blob", "content": README})
-        tree = str(self._post("/git/trees", body)["sha"])
-        commit = self._post("/git/commits", {"message": message, "tree": tree,
-                                             "parents": [parent] if parent else []})
-        return str(commit["sha"]), tree
-
-    #: tries of one ref update whose failure (5xx, 409, no answer) left the branch where it was
-    REF_TRIES = 3
-
-    def _move_ref(self, tip: str | None, commit: str) -> None:
-        """Point the branch at ``commit`` if it is still at ``tip``; raise ``_Moved(new tip)`` otherwise.
-
-        A failure that leaves the branch where it was (a 5xx, a 409, a lost answer; the ref is read back to
-        know) is retried a few times with backoff, then raised as ``StoreError``: it is not a lost race, and
-        reporting it as one (``_Moved``, then ``ConcurrencyError``) would make the caller and the service
-        retry an outage for minutes."""
-        ref = f"heads/{self.branch}"
-        for attempt in range(self.REF_TRIES):
-            refused: StoreError | None = None
-            failed: StoreError | None = None
-            try:
-                if tip is None:
-                    self._call("POST", "/git/refs", body={"ref": f"refs/{ref}", "sha": commit}, write=True)
-                else:
-                    self._call("PATCH", f"/git/refs/{quote(ref)}", body={"sha": commit, "force": False},
-                               write=True)
-                return
-            except StoreError as exc:
-                cause = exc.__cause__
-                if not isinstance(cause, GithubException):
-                    raise
-                text = str(cause.data.get("message", "")) if isinstance(cause.data, dict) else str(cause.data)
-                if cause.status == 422 and ("fast forward" in text or "already exists" in text):
-                    pass  # lost the race: another writer moved (or created) the branch
-                elif cause.status == 422:
-                    refused = exc
-                elif cause.status >= 500 or (cause.status == 409 and tip is not None):
-                    failed = exc  # may or may not have been applied: look
-                else:
-                    raise  # permissions, rate limits, an empty repository: not a race
-            except requests.RequestException as exc:  # no answer: the update may or may not have happened
-                failed = StoreError(f"GitHub unreachable updating {self.full_name}@{self.branch}: "
-                                    f"{describe_transport_error(exc)}")
-                failed.__cause__ = exc
-            now = self._read_ref()
-            if now == commit:
-                return
-            if now != tip or (refused is None and failed is None):
-                raise _Moved(now)
-            if refused is not None:
-                raise refused
-            assert failed is not None
-            if attempt == self.REF_TRIES - 1:
-                raise failed
-            time.sleep(min(self.max_backoff, self.backoff * 2 ** attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
-
+    def _create_branch(self, view: RecordSnapshot) -> str:
+        """The data branch's orphan root commit (README only) and ``createRef``; its oid. ``RefMoved`` (as
+        ``ConcurrencyError``) if another writer created the branch first."""
+        repository_id = view.repository_id
+        if repository_id is None:
+            repository_id, _tip = self.api.tip()
+        if repository_id is None:
+            raise GitHubNotFound(f"{self.full_name} does not exist or the token cannot see it")
+        root = self.api.root_commit({"README.md": README}, "loopforge: create the state branch")
+        try:
+            self.api.create_ref(repository_id, root)
+        except GitHubUnavailable:  # no answer: look whether it was created
+            _id, now = self.api.tip()
+            if now is None:
+                raise
+            if now != root:
+                raise RefMoved("created by another writer") from None
+        return root
     # ------------------------------------------------------------------ other files (loopforge.evidence)
     def read_path(self, path: str) -> bytes | None:
         """A file on the data branch (at its tip), or None. Used for ``attestations/<merge sha>/…``."""
-        return self._file(path, self.branch)
+        with self._translated():
+            answer = self.api.graphql.execute(
+                _READ_PATH, {"owner": self.api.owner, "name": self.api.name, "expr": f"{self.branch}:{path}"},
+                what=f"reading {self.full_name}@{self.branch}:{path}")
+        blob = (answer.data.get("repository") or {}).get("file")
+        if blob is None:
+            return None
+        if blob.get("isTruncated") or blob.get("text") is None:
+            with self._translated():
+                return self.api.blob(str(blob["oid"]))
+        return str(blob["text"]).encode("utf-8")
 
     def commit_files(self, files: dict[str, str], message: str, *, unless_exists: str) -> bool:
         """Add ``files`` in one commit on the branch tip, unless ``unless_exists`` is already there (False,
-        nothing written). The same compare-and-swap and bounded rebases as ``append``."""
+        nothing written): one probe and one ``createCommitOnBranch`` compare-and-swap, with bounded rebases."""
         if not files or any(not p or p.startswith(ROOT + "/") or ".." in p.split("/") for p in files):
             raise ValueError("commit_files writes other files than records, by relative path")
-        tip = self._read_ref()
+        headline, _, body = message.partition("\n")
+        body = f"{body.strip()}\n\n{TRAILER}: {unless_exists.split('/')[0]}\n".lstrip()
         for attempt in range(self.max_rebases + 1):
-            if attempt:
-                time.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (attempt - 1))))
-            if tip is not None and self._file(unless_exists, tip) is not None:
+            with self._translated():
+                answer = self.api.graphql.execute(
+                    _PROBE, {"owner": self.api.owner, "name": self.api.name, "ref": f"refs/heads/{self.branch}",
+                             "expr": f"{self.branch}:{unless_exists}"}, what=f"reading {self.full_name}@{self.branch}")
+            repo = answer.data.get("repository") or {}
+            if repo.get("file") is not None:
                 return False
-            commit, tree = self._commit(tip, files, message)
+            tip = ((repo.get("tip") or {}).get("target") or {}).get("oid")
             try:
-                self._move_ref(tip, commit)
-            except _Moved as moved:
-                tip = moved.tip
-                continue
-            self._cached(self._trees, commit, tree)
-            return True
+                with self._translated(write=True):
+                    if tip is None:
+                        tip = self._create_branch(RecordSnapshot(unless_exists, None, None, [], {}, None, None,
+                                                                 repository_id=repo.get("id")))
+                    self.api.commit_on_branch(tip, headline[:200], body, files)
+                return True
+            except ConcurrencyError:
+                with self._lock:
+                    self.rebases += 1
+                time.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt)))
         raise ConcurrencyError(f"{self.full_name}@{self.branch} kept moving; gave up after {self.max_rebases} "
                                f"rebases writing {unless_exists}")
 
 
-__all__ = ["DEFAULT_BRANCH", "BranchRepository", "key_file", "record_dir"]
+
+_READ_PATH = """query LoopforgeReadPath($owner: String!, $name: String!, $expr: String!) {
+  repository(owner: $owner, name: $name) { file: object(expression: $expr) { ... on Blob { oid text isTruncated } } }
+}"""
+_PROBE = """query LoopforgeProbe($owner: String!, $name: String!, $ref: String!, $expr: String!) {
+  repository(owner: $owner, name: $name) {
+    id tip: ref(qualifiedName: $ref) { target { oid } } file: object(expression: $expr) { ... on Blob { oid } }
+  }
+}"""
+
+__all__ = ["DEFAULT_BRANCH", "WINDOW", "BranchRepository", "RecordSnapshot", "dump_head", "key_file",
+           "parse_head", "record_dir"]

@@ -70,14 +70,16 @@ _CREDENTIALS_HINT = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PR
 def open_store(kind: StoreKind | str = "sqlite", *, create: bool = True,
                path: str | os.PathLike[str] | None = None,
                table: str | None = None, region: str | None = None, endpoint_url: str | None = None,
-               fail_fast: bool = False, github_repo: Any = None, branch: str | None = None) -> Repository:
+               fail_fast: bool = False, github_repo: Any = None, branch: str | None = None,
+               graphql_url: str | None = None) -> Repository:
     """Open the store of ``kind`` (see the module docstring for what each kind checks).
 
     ``create`` — whether opening may create the store (SQLite file; never a DynamoDB table or a branch).
     ``path`` — the SQLite file (default ``$LOOPFORGE_DB`` or ``loopforge.db``; ``:memory:`` is allowed).
     ``table``/``region``/``endpoint_url`` — DynamoDB (defaults: ``$LOOPFORGE_TABLE`` or ``loopforge``; boto3's
     region and endpoint settings). ``fail_fast`` — check DynamoDB with one quick request first.
-    ``github_repo``/``branch`` — the branch store.
+    ``github_repo``/``branch``/``graphql_url`` — the branch store (``graphql_url``: ``GITHUB_GRAPHQL_URL``; by
+    default derived from the client's REST base URL).
     """
     if kind == "sqlite":
         return _open_sqlite(path, create=create)
@@ -94,7 +96,7 @@ def open_store(kind: StoreKind | str = "sqlite", *, create: bool = True,
 
         if not create:
             check_branch(github_repo, branch or DEFAULT_BRANCH)
-        return BranchRepository(github_repo, branch=branch or DEFAULT_BRANCH)
+        return BranchRepository(github_repo, branch=branch or DEFAULT_BRANCH, graphql_url=graphql_url or None)
     raise StoreMisconfigured(f"unknown store kind {kind!r} (expected one of {', '.join(STORE_KINDS)})")
 
 

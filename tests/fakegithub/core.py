@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from .gitstore import BLOB_MODES, COMMIT_MODE, TREE_MODE, GitStore, Person, TreeEntry
+from .gql import describe
+from .gql import serve as serve_graphql
 from .spec import OpenAPIViolation, Spec, load_spec
 
 JSON = Any
@@ -294,6 +296,11 @@ class FakeGitHub:
         self.other_repos: dict[tuple[str, str], dict[str, dict[str, bytes]]] = {}
         self.other_repo_tokens: dict[tuple[str, str], set[str]] = {}
         self.repo_id = self._id(f"repo:{owner}/{repo}")
+        self.repo_node_id = base64.b64encode(f"010:Repository{self.repo_id}".encode()).decode()
+        #: commits GitHub signed (createCommitOnBranch, Contents API): ``signature { isValid }`` is true
+        self.signed_commits: set[str] = set()
+        #: one (kind, root fields, status) per GraphQL request: ``graphql_count()`` sums them
+        self.graphql_log: list[tuple[str, tuple[str, ...], int]] = []
         self.created_at = _now()
 
         first = self.git.put_commit(
@@ -498,6 +505,23 @@ class FakeGitHub:
             self._injectors.clear()
 
     # ------------------------------------------------------------------ the server
+    @property
+    def graphql_url(self) -> str:
+        """``{base}/graphql`` (api.github.com), ``https://HOST/api/graphql`` for a GHES base ``.../api/v3``."""
+        if self.base_url.endswith("/api/v3"):
+            return self.base_url[: -len("/v3")] + "/graphql"
+        return self.base_url + "/graphql"
+
+    @property
+    def graphql_points(self) -> int:
+        """GraphQL rate-limit points spent: 1 per query, 5 per mutation (GitHub's secondary-limit weight)."""
+        return sum(5 if kind == "mutation" else 1 for kind, _f, _s in self.graphql_log)
+
+    def graphql_count(self, kind: str | None = None, field: str | None = None) -> int:
+        """GraphQL requests answered, by ``kind`` (query/mutation) and root ``field`` (e.g. createCommitOnBranch)."""
+        return sum(1 for k, fields, _s in self.graphql_log
+                   if (kind is None or k == kind) and (field is None or field in fields))
+
     def handle(self, method: str, url: str, headers: Headers | None = None,
                body: bytes | str | None = None) -> Response:
         """Serve one request. Raises ``ConnectionDropped``/``ConnectionHung`` for injected transport faults and
@@ -508,6 +532,16 @@ class FakeGitHub:
         path = parts.path[len(prefix):] if prefix and parts.path.startswith(prefix) else parts.path
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = {k.lower(): v for k, v in (headers or {}).items()}
+        graphql = method == "POST" and parts.path.rstrip("/") == urlsplit(self.graphql_url).path
+        kind, fields = "", ()
+        if graphql:
+            try:
+                raw = json.loads(body or b"{}")
+                kind, names = describe(str(raw.get("query", ""))) if isinstance(raw, dict) else ("invalid", ())
+            except ValueError:
+                kind, names = "invalid", ()
+            fields = tuple(names)
+            path = f"/graphql/{kind}/{','.join(fields)}"
         with self._lock:
             index = len(self.requests)
             fault = None
@@ -517,23 +551,96 @@ class FakeGitHub:
                     break
             if fault is RESET or fault is TIMEOUT:
                 self._record(method, path, parts.query, 0, body, None)
+                if graphql:
+                    self.graphql_log.append((kind, fields, 0))
                 raise ConnectionDropped(path) if fault is RESET else ConnectionHung(path)
             if isinstance(fault, tuple):
                 status, fault_headers, fault_body = fault
                 data = fault_body if isinstance(fault_body, bytes) else (
                     fault_body.encode() if isinstance(fault_body, str) else json.dumps(fault_body).encode())
                 self._record(method, path, parts.query, status, body, fault_body)
+                if graphql:
+                    self.graphql_log.append((kind, fields, status))
                 return status, {"Content-Type": "application/json; charset=utf-8", **self._rate_headers(),
                                 **fault_headers}, data
             try:
-                status, out_headers, payload, out_body = self._dispatch(method, path, query, headers, body)
+                if graphql:
+                    status, out_headers, payload, out_body = self._graphql(body)
+                else:
+                    status, out_headers, payload, out_body = self._dispatch(method, path, query, headers, body)
             except OpenAPIViolation as exc:
                 self._record(method, path, parts.query, 500, body, str(exc))
+                if graphql:
+                    self.graphql_log.append((kind, fields, 500))
                 raise
             self._record(method, path, parts.query, status, body, out_body)
+            if graphql:
+                self.graphql_log.append((kind, fields, status))
             if fault is RESET_AFTER:
                 raise ConnectionDropped(path)
             return status, out_headers, payload
+
+    def _graphql(self, raw: bytes | str | None) -> tuple[int, Headers, bytes, Any]:
+        headers: Headers = {"Content-Type": "application/json; charset=utf-8", **self._rate_headers()}
+        headers["X-RateLimit-Resource"] = "graphql"
+        try:
+            body = json.loads(raw or b"")
+        except ValueError:
+            result: dict[str, Any] = {"message": "Problems parsing JSON",
+                                      "documentation_url": "https://docs.github.com/graphql"}
+            return 400, headers, json.dumps(result).encode(), result
+        status, result = serve_graphql(self, body)
+        return status, headers, json.dumps(result).encode("utf-8"), result
+
+    def _check_run_node(self, run: CheckRun) -> dict[str, Any]:
+        # GraphQL's Int is 32-bit and check run ids are not (the fake's start above 2**32, as GitHub's do): a
+        # client must take the REST id from ``url`` (``…/runs/<id>``), not from ``databaseId``
+        return {"__typename": "CheckRun", "databaseId": run.id if run.id < 2**31 else None, "name": run.name,
+                "status": run.status.upper(),
+                "conclusion": run.conclusion.upper() if run.conclusion else None, "detailsUrl": run.details_url,
+                "url": self.repo_html(f"/runs/{run.id}"),
+                "checkSuite": {"databaseId": self.suites.get(run.head_sha), "workflowRun": None,
+                               "app": {"slug": "github-actions", "name": "GitHub Actions"}}}
+
+    def check_suites(self, sha: str) -> list[dict[str, Any]]:
+        """``Commit.checkSuites``: the suite of the check runs on ``sha`` (the Actions app's), then one suite per
+        workflow run on ``sha`` (its jobs are not modelled: REST lists them apart, as workflow runs)."""
+        suites: list[dict[str, Any]] = []
+        runs = [self._check_run_node(r) for r in sorted(self.runs.values(), key=lambda r: r.id) if r.head_sha == sha]
+        if runs:
+            completed = all(r["status"] == "COMPLETED" for r in runs)
+            suites.append({"databaseId": self.suites.get(sha), "app": {"slug": "github-actions",
+                                                                       "name": "GitHub Actions"},
+                           "status": "COMPLETED" if completed else "IN_PROGRESS", "conclusion": None,
+                           "workflowRun": None, "_runs": runs})
+        for wr in sorted(self.workflow_runs.values(), key=lambda r: r.id):
+            if wr.head_sha == sha:
+                suites.append({"databaseId": self._id(f"wr-suite:{wr.id}"),
+                               "app": {"slug": "github-actions", "name": "GitHub Actions"},
+                               "status": wr.status.upper(), "conclusion": wr.conclusion.upper() if wr.conclusion
+                               else None, "_runs": [],
+                               "workflowRun": {"databaseId": wr.id, "url": self.repo_html(f"/actions/runs/{wr.id}"),
+                                               "workflow": {"name": wr.name}}})
+        return suites
+
+    def status_rollup(self, sha: str) -> dict[str, Any] | None:
+        """``Commit.statusCheckRollup``: the latest check run per name on ``sha`` (None if there is none)."""
+        latest: dict[str, CheckRun] = {}
+        for run in sorted(self.runs.values(), key=lambda r: r.id):
+            if run.head_sha == sha:
+                latest[run.name] = run
+        if not latest:
+            return None
+        nodes = [self._check_run_node(run) for run in latest.values()]
+        bad = {"FAILURE", "TIMED_OUT", "CANCELLED", "ACTION_REQUIRED", "STARTUP_FAILURE"}
+        if any(n["conclusion"] in bad for n in nodes):
+            state = "FAILURE"
+        elif any(n["status"] != "COMPLETED" for n in nodes):
+            state = "PENDING"
+        else:
+            state = "SUCCESS"
+        return {"state": state, "contexts": {"nodes": nodes, "totalCount": len(nodes),
+                                             "pageInfo": {"hasNextPage": False, "endCursor": None}}}
 
     def _record(self, method: str, path: str, query: str, status: int, body: Any, response: Any) -> None:
         self.requests.append(Call(method, path, status))
@@ -1150,6 +1257,7 @@ class FakeGitHub:
         author = self._person(body.get("author") or body.get("committer"))
         committer = self._person(body.get("committer") or body.get("author"))
         sha = self.git.put_commit(new_tree, [parent], body["message"], author, committer)
+        self.signed_commits.add(sha)  # GitHub signs Contents API commits made with an app token (web-flow)
         self.refs[f"refs/heads/{branch}"] = sha
         content = self._content_item(path, self.git.lookup(new_tree, path) or entry, branch, False)
         return (200 if existing is not None else 201), {"content": content, "commit": self.git_commit(sha)}, {}

@@ -58,6 +58,8 @@ def install(fake: FakeGitHub, rsps: Any) -> None:
     pattern = _url_pattern(fake.base_url)
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         rsps.add_callback(method, pattern, callback=callback)
+    if not pattern.match(fake.graphql_url + "/"):  # GHES: https://HOST/api/graphql beside https://HOST/api/v3
+        rsps.add_callback("POST", re.compile("^" + re.escape(fake.graphql_url) + "/?$"), callback=callback)
 
 
 # ---------------------------------------------------------------------------------------------- real HTTP
@@ -69,6 +71,15 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.fake = fake
         self.stopping = threading.Event()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that reset or dropped its connection (its time-out, its process ending) is not a crash of
+        the fake: only other exceptions are printed (socketserver prints every one to stderr)."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -89,7 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        url = fake.base_url + self.path
+        origin = urlsplit(fake.base_url)
+        url = f"{origin.scheme}://{origin.netloc}{self.path}"  # base_url may carry a path (GHES: /api/v3)
         try:
             status, headers, payload = fake.handle(self.command, url, dict(self.headers.items()), body)
         except ConnectionDropped:
@@ -111,9 +123,10 @@ class _Handler(BaseHTTPRequestHandler):
             if key.lower() not in ("content-length", "connection"):
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        with contextlib.suppress(OSError):  # the client gave up (its time-out): nothing to answer
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
 
     def _reset(self) -> None:
         """Abort the TCP connection with an RST (SO_LINGER 0), as a crashing proxy would."""
