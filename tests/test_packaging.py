@@ -42,11 +42,14 @@ ACTION_INPUTS = {
     "dry-run": "false",
     "governance-token": "",
     "fail-on-block": "true",
+    "attest": "auto",
+    "signing-key": "",
 }
 ACTION_OUTPUTS = {"record-id", "state", "previous-state", "outcome", "verdict"}
 
 # Tokens are secrets in the reusable workflow (secret ids cannot contain hyphens); AWS inputs exist only there.
-TOKEN_SECRETS = {"github-token": "LOOPFORGE_TOKEN", "governance-token": "GOVERNANCE_TOKEN"}
+TOKEN_SECRETS = {"github-token": "LOOPFORGE_TOKEN", "governance-token": "GOVERNANCE_TOKEN",
+                 "signing-key": "LOOPFORGE_SIGNING_KEY"}
 WORKFLOW_ONLY_INPUTS = {"aws-role-arn": "", "aws-region": "", "runs-on": "ubuntu-latest", "nightly-report": "false",
                         "loopforge-package": "loopforge @ git+https://github.com/org/loopforge-action@v1",
                         "report-since": ""}

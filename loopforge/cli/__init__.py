@@ -36,7 +36,7 @@ from loopforge.errors import InputError, LoopForgeError
 
 #: the modules whose ``add_commands`` build the command line, in the order ``--help`` lists them.
 COMMAND_MODULES = ("loopforge.cli.records", "loopforge.cli.replay", "loopforge.cli.policy",
-                   "loopforge.cli.dynamodb", "loopforge.report.cli")
+                   "loopforge.cli.dynamodb", "loopforge.report.cli", "loopforge.evidence.cli")
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
