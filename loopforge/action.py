@@ -21,10 +21,12 @@ from loopforge.errors import StoreError
 from loopforge.github.commands import Log, append_summary, clean_text, set_output
 from loopforge.github.events import Event, MalformedEvent, UnsupportedEvent, parse_event
 from loopforge.github.governance import Governance
+from loopforge.github.integrity import describe as describe_integrity
+from loopforge.github.integrity import integrity_of
 from loopforge.github.lookup import PullLookup
 from loopforge.github.recorder import Recorded, Route, RunInfo, record_event, route
 from loopforge.github.render import GateRow, GateView, SummaryView, check_run_output, render_summary
-from loopforge.records import LoopRecord
+from loopforge.records import LoopRecord, RecordHead
 from loopforge.repository.base import Repository
 from loopforge.service import LoopService, Veto
 from loopforge.states import LoopState
@@ -358,10 +360,11 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
         log.notice(f"{event.kind} concerns no open pull request of {repo_name}; nothing recorded "
                    f"(outcome=ignored).", title="LoopForge: event ignored")
         return 0
-    governance = _governance(cfg, gh_repo, routed, store)
+    integrity_alerts = check_data_branch(cfg, gh, repo_name, store, event)
+    governance = _governance(cfg, gh_repo, routed, store, event)
     service = LoopService(repository=store, guards=governance.guards if governance else [])
     try:
-        recorded = record_event(service, event, routed, cfg.run)
+        recorded = record_event(service, event, routed, cfg.run, check_name=cfg.check_name)
     except GithubException as exc:
         raise _github_error(exc, "reading or writing the record") from None
     except StoreError as exc:
@@ -379,15 +382,23 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
                     "previous-state": recorded.previous_state.value if recorded.previous_state else "",
                     "outcome": recorded.outcome})
     gate = None
+    queue = event.merge_group if event.kind == "merge_group.checks_requested" else None
+    target_sha = queue.head_sha if queue is not None else (routed.pr.head.sha if routed.pr else None)
+    integrity = integrity_of(store.head(record.record_id))
     if routed.pr is not None:
         gate = evaluate_gate(service, record, lambda: governance.rows() if governance else [],
                              lambda: governance.note() if governance else None)
         if gate is None and record.state is S.MERGED and recorded.outcome != "duplicate":
             gate = merged_gate(governance)
+        if queue is not None:
+            gate = queue_gate(gate, record)
+        if integrity is not None:
+            gate = with_integrity_row(gate, integrity)
+    evaluated_sha = target_sha if gate is not None and record.state is not S.MERGED else None
+    if not cfg.dry_run and (governance is not None or evaluated_sha):
+        record_evaluation(service, record, governance, gate, evaluated_sha, event, cfg)
+        record = service.get(record.record_id) or record
     if governance is not None:
-        if not cfg.dry_run:
-            governance.record(service, record.record_id, f"gh:{cfg.run.run_id}:{event.kind}#policy", event.actor)
-            record = service.get(record.record_id) or record
         for problem in governance.permission_errors():
             log.error(problem, title="LoopForge: missing permission")
         if governance.error:
@@ -398,14 +409,20 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
         messages.append("This workflow run was already recorded; nothing was written again.")
     if cfg.dry_run:
         messages.append("Dry run: nothing was stored and no check run was posted.")
+    if integrity is not None:
+        messages.append(describe_integrity(record.record_id, integrity))
+    if queue is not None and event.queue is not None:
+        messages.append(f"Merge queue: this verdict is for the merge group {queue.head_sha[:12]} (PR "
+                        f"#{event.queue.number} on {event.queue.base[:100]}, base {(queue.base_sha or '?')[:12]}); "
+                        f"the merge is judged against it.")
     view = _summary_view(store, record, recorded, routed, gate, messages, cfg.run.run_url(repo_name))
     log.info("LoopForge: " + clean_text(f"{record.record_id}: "
                                         f"{recorded.previous_state.value if recorded.previous_state else '∅'} → "
                                         f"{record.state.value} ({recorded.outcome})", limit=300))
     append_summary(render_summary(view, max_bytes=1_000_000), path=cfg.summary_path)
-    if routed.pr is not None and not cfg.dry_run:
+    if routed.pr is not None and target_sha is not None and not cfg.dry_run:
         try:
-            CheckRunPoster(gh, repo_name).post(routed.pr.head.sha, cfg.check_name, check_run_output(view),
+            CheckRunPoster(gh, repo_name).post(target_sha, cfg.check_name, check_run_output(view),
                                                details_url=cfg.run.run_url(repo_name))
         except ReadOnlyToken:
             log.warning("the token cannot write check runs (a pull request from a fork gets a read-only token); "
@@ -414,6 +431,12 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
         except GithubException as exc:
             raise _github_error(exc, "posting the check run") from None
     code = 0
+    for alert in integrity_alerts:
+        log.error(alert, title="LoopForge: audit trail broken")
+        code = 1
+    if integrity is not None and not any(a.startswith(record.record_id + ":") for a in integrity_alerts):
+        log.error(describe_integrity(record.record_id, integrity), title="LoopForge: audit trail broken")
+        code = 1
     for entry in recorded.violations:
         log.error(f"{record.record_id}: {entry.from_state.value if entry.from_state else '∅'} → "
                   f"{entry.to_state.value} broke {entry.rule or 'the lifecycle'}: {entry.reason or ''}",
@@ -428,20 +451,128 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
     return code
 
 
-def _governance(cfg: Config, gh_repo: Any, routed: Route, store: Repository) -> Governance | None:
-    """The governance policy of a PR event, read from the PR's base branch; None for issue-only events."""
+def _governance(cfg: Config, gh_repo: Any, routed: Route, store: Repository, event: Event) -> Governance | None:
+    """The governance policy of a PR event, read from the PR's base branch; None for issue-only events.
+
+    A merge is judged by the policy at the base commit before it, a merge group by the policy at the group's
+    base: never at the base branch's tip, which after a merge holds the PR's own edits."""
     if routed.pr is None or not cfg.policy:
         return None
     from github import GithubException
 
     from loopforge.github import governance
 
+    head = store.head(routed.record_id)
     try:
+        at = policy_commit(gh_repo, event, routed, head)
         return governance.load(gh_repo, routed.pr.base.ref, routed.pr.number, cfg.policy,
-                               head=store.head(routed.record_id), governance_token=cfg.governance_token,
-                               api_url=cfg.api_url)
+                               head=head, governance_token=cfg.governance_token,
+                               api_url=cfg.api_url, at=at)
     except GithubException as exc:
         raise _github_error(exc, "reading the policy from the base branch") from None
+
+
+def policy_commit(gh_repo: Any, event: Event, routed: Route, head: RecordHead | None) -> str | None:
+    """The base commit whose policy judges this event, or None for the base branch's current tip."""
+    from github import GithubException
+
+    from loopforge.github.merge_judgement import CommitInfo, merge_policy_commit
+
+    if event.merge_group is not None:
+        return event.merge_group.base_sha  # the queue tests the group on top of this base
+    pr = routed.pr
+    if pr is None or not (event.name == "pull_request" and event.action == "closed" and pr.merged):
+        return None
+
+    def commit_of(sha: str) -> CommitInfo:
+        commit = gh_repo.get_git_commit(sha)
+        return CommitInfo(parents=[p.sha for p in commit.parents], message=str(commit.message or ""))
+
+    try:
+        return merge_policy_commit(pr.merge_commit_sha, pr.head.sha, pr.commits, head.metadata if head else {},
+                                   commit_of) or pr.base.sha
+    except GithubException as exc:
+        if exc.status != 404:
+            raise
+        return pr.base.sha  # the merge commit is not readable: the base the PR was last compared with
+
+
+# ---------------------------------------------------------------------------------------------- edges
+def queue_gate(gate: Gate | None, record: LoopRecord) -> Gate:
+    """The verdict posted on a merge group's head: final (the queue waits for it and nothing re-evaluates a
+    group later), so a pending rule blocks; a record that is not an open PR blocks with the lifecycle's reason."""
+    if gate is None:
+        row = GateRow(rule="lifecycle", status="failed",
+                      reason=f"the PR is {record.state.value}; only an open PR that may merge can be queued")
+        return Gate(GateView(verdict="block", rows=[row]), "block", True, [])
+    if gate.view.verdict == "pending":
+        note = " ".join(filter(None, [gate.view.note, "The merge queue needs a final answer: pending rules block "
+                                                      "the group."]))
+        return Gate(gate.view.model_copy(update={"verdict": "block", "note": note}), "block", gate.failed,
+                    gate.vetoes)
+    return gate
+
+
+def with_integrity_row(gate: Gate | None, integrity: dict[str, Any]) -> Gate | None:
+    """A record whose trail was changed outside LoopForge cannot pass the gate: its facts cannot be trusted."""
+    if gate is None:
+        return None
+    first = integrity.get("first_bad")
+    row = GateRow(rule="audit trail", status="failed",
+                  reason=f"changed outside LoopForge at {f'entry {first}' if first is not None else 'its files'}: "
+                         f"{str(integrity.get('problem'))[:300]}")
+    return Gate(gate.view.model_copy(update={"verdict": "block", "rows": [row, *gate.view.rows]}), "block", True,
+                gate.vetoes)
+
+
+def record_evaluation(service: LoopService, record: LoopRecord, governance: Governance | None, gate: Gate | None,
+                      sha: str | None, event: Event, cfg: Config) -> None:
+    """Put the evaluation in the trail: the policy's (``policy.evaluated``) and the verdict the check shows for
+    ``sha`` (kept per SHA in ``metadata["gate"]`` so a merge is judged against it without reading the trail)."""
+    from loopforge.github.merge_judgement import gate_verdict, with_verdict
+
+    key = f"gh:{cfg.run.run_id}:{event.kind}#policy"
+    patch: dict[str, Any] | None = None
+    entry: dict[str, Any] | None = None
+    if gate is not None and sha is not None:
+        ev = governance.evaluation if governance else None
+        entry = gate_verdict(gate.verdict, [(r.rule, r.status) for r in gate.view.rows],
+                             kind="merge_group" if event.name == "merge_group" else "head",
+                             at=event.occurred_at.isoformat(), policy_sha256=ev.policy_digest if ev else None,
+                             policy_commit=governance.at if governance and governance.at_commit else None,
+                             run_url=cfg.run.run_url(event.repo or cfg.repository))
+        patch = with_verdict(record.metadata, sha, entry)
+    evaluation = governance.evaluation if governance else None
+    if evaluation is not None:
+        service.note(record.record_id, "policy.evaluated", reason=f"{evaluation.verdict}: {evaluation.reason}"[:500],
+                     evidence={"policy": evaluation.as_dict(), **({"gate": {"sha": sha, **entry}} if entry else {})},
+                     metadata={**evaluation.record_metadata(), **(patch or {})}, idempotency_key=key,
+                     actor=event.actor)
+    elif patch is not None and entry is not None and sha is not None:
+        service.note(record.record_id, "gate.evaluated", reason=f"{entry['verdict']} on {sha[:12]}",
+                     evidence={"gate": {"sha": sha, **entry}}, metadata=patch, idempotency_key=key,
+                     actor=event.actor)
+
+
+def check_data_branch(cfg: Config, gh: Any, repo_name: str, store: Repository, event: Event) -> list[str]:
+    """Tamper check of the branch store before anything is appended: a tip LoopForge did not make gets every
+    record it changed verified and flagged (``github.integrity``). One ``::error`` line per broken record."""
+    from loopforge.github import integrity
+    from loopforge.repository.branch import BranchRepository
+
+    inner = getattr(store, "base", store)  # a dry run wraps the store in an overlay
+    if not isinstance(inner, BranchRepository):
+        return []
+    reader = integrity.RestDataBranch(gh.requester, repo_name, cfg.state_branch)
+    tip = getattr(inner, "tip_commit", None)
+    commit = tip() if callable(tip) else reader.tip()
+    if commit is None or integrity.made_by_loopforge(commit):
+        return []
+    found = integrity.investigate(reader, commit, store)
+    integrity.flag(store, found, key=f"gh:{cfg.run.run_id}:integrity:{commit.oid[:12]}", actor=event.actor,
+                   run_url=cfg.run.run_url(repo_name))
+    return [clean_text(f"{f.record_id}: the audit trail was changed outside LoopForge by {found.commits_text()}: "
+                       f"{f.summary()} (run `loopforge verify`)", limit=600) for f in found.findings]
 
 
 def main(argv: list[str] | None = None) -> int:

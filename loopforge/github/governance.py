@@ -31,6 +31,13 @@ class Governance:
     policy_guard: PolicyGuard | None = None
     error: str | None = None  # the policy could not be loaded: every merge is refused with this reason
     source: str | None = None
+    #: where the policy was read: the base branch's name (its tip), or the commit a merge is judged at
+    at: str | None = None
+    at_commit: bool = False  # ``at`` is a commit (the base before a merge, a merge group's base)
+
+    @property
+    def digest(self) -> str | None:
+        return self.policy_guard.policy.digest if self.policy_guard else None
 
     @property
     def fail_job_when_blocked(self) -> bool:
@@ -52,7 +59,10 @@ class Governance:
         ev = self.evaluation
         if ev is None:
             return None
-        parts = [f"Policy {self.source} from the base branch; risk tier: {ev.risk_tier}."]
+        where = (f"at base commit {self.at[:12]}" if self.at_commit and self.at else
+                 f"from the base branch{' ' + self.at if self.at else ''}")
+        digest = f" (sha256 {self.digest[:12]})" if self.digest else ""
+        parts = [f"Policy {self.source}{digest} {where}; risk tier: {ev.risk_tier}."]
         parts += list(ev.notes)
         return " ".join(parts)
 
@@ -79,8 +89,11 @@ def _broken_policy_guard(message: str) -> Any:
 
 
 def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: RecordHead | None,
-         governance_token: str = "", api_url: str = "https://api.github.com") -> Governance:
-    """The governance of one PR event. A missing policy file means no rules (only the lifecycle gates)."""
+         governance_token: str = "", api_url: str = "https://api.github.com", at: str | None = None) -> Governance:
+    """The governance of one PR event. A missing policy file means no rules (only the lifecycle gates).
+
+    ``at``: a base commit to read the policy, guards and gates at (the base before a merge, a merge group's
+    base) instead of the base branch's current tip."""
     from loopforge.github.client import make_github
     from loopforge.github.pr_context import GitHubPullRequestContext, fetch_base_tree, read_base_file
 
@@ -88,19 +101,20 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
     ctx = GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
     # the branch the PR targets now: the payload of an event delivered before a retarget names the old base, and
     # its run may finish last (it must not leave a weaker branch's verdict on the head commit)
-    base_ref = ctx.base_ref
+    base_ref = at or ctx.base_ref
+    where: dict[str, Any] = {"at": base_ref, "at_commit": at is not None}
     try:
         text = read_base_file(gh_repo, base_ref, policy_path)
     except (GithubException, IsADirectoryError, UnicodeDecodeError) as exc:
         message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
-        return Governance(guards=[_broken_policy_guard(message)], error=message)
+        return Governance(guards=[_broken_policy_guard(message)], error=message, **where)
     if text is None:
-        return Governance()
+        return Governance(**where)
     try:
         policy = load_policy(text, policy_path)
     except PolicyError as exc:
         message = str(exc)
-        return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
+        return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path, **where)
     checkout = Path(tempfile.mkdtemp(prefix="loopforge-base-"))
     base_dir: Path | None = checkout
     try:
@@ -123,4 +137,4 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
             message = f"{policy_path}: {exc}"
             return Governance(guards=[guard, _broken_policy_guard(message)], policy_guard=guard, error=message,
                               source=policy_path)
-    return Governance(guards=guards, policy_guard=guard, source=policy_path)
+    return Governance(guards=guards, policy_guard=guard, source=policy_path, **where)

@@ -143,4 +143,16 @@ def base_parent(merge_commit_sha: str, head_sha: str | None, commits: int | None
 
 
 __all__ = ["GATE_KEY", "CommitInfo", "MergeBasis", "base_parent", "check_vetoes", "gate_verdict", "merge_basis",
-           "verdict_for", "verdicts", "with_verdict"]
+           "merge_policy_commit", "verdict_for", "verdicts", "with_verdict"]
+
+
+def merge_policy_commit(merge_commit_sha: str | None, head_sha: str | None, commits: int | None,
+                        metadata: Mapping[str, Any], commit_of: Callable[[str], CommitInfo]) -> str | None:
+    """The base commit a merge's policy is read at: the merge group's ``base_sha`` for a queue merge (kept when
+    the queue asked for checks), else ``base_parent`` of the merge commit. None without a merge commit."""
+    if not merge_commit_sha:
+        return None
+    group = queue_group(metadata.get(FACTS_KEY) or {}, merge_commit_sha)
+    if group is not None and group.get("base_sha"):
+        return str(group["base_sha"])
+    return base_parent(merge_commit_sha, head_sha, commits, commit_of)
