@@ -394,7 +394,10 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
             gate = queue_gate(gate, record)
         if integrity is not None:
             gate = with_integrity_row(gate, integrity)
-    evaluated_sha = target_sha if gate is not None and record.state is not S.MERGED else None
+    # the verdict per SHA rides in the policy.evaluated entry; without a policy only a merge group's is kept (its
+    # own entry, on a rare event): a PR's lifecycle verdict at merge is the transition table's to judge anyway
+    evaluated_sha = target_sha if gate is not None and record.state is not S.MERGED and (
+        governance is not None or queue is not None) else None
     if not cfg.dry_run and (governance is not None or evaluated_sha):
         record_evaluation(service, record, governance, gate, evaluated_sha, event, cfg)
         record = service.get(record.record_id) or record
@@ -443,8 +446,10 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
                   title="LoopForge: lifecycle violation")
         code = 1
     fail_on_block = cfg.fail_on_block and (governance is None or governance.fail_job_when_blocked)
-    if gate and gate.failed and fail_on_block and record.state is not S.MERGED:
-        failing = ", ".join(r.rule for r in gate.view.rows if r.status == "failed")
+    # the audit-trail row has its own ::error above: one line per cause
+    failing = ", ".join(r.rule for r in gate.view.rows if r.status == "failed" and r.rule != "audit trail") \
+        if gate else ""
+    if gate and gate.failed and failing and fail_on_block and record.state is not S.MERGED:
         log.error(f"{record.record_id} may not merge: {failing} failed (see the check run {cfg.check_name})",
                   title="LoopForge: merge blocked")
         code = 1

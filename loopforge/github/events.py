@@ -353,7 +353,7 @@ def _parse(name: str, action: str, p: dict[str, Any]) -> Event:
         except ValueError as exc:
             raise MalformedEvent(f"merge_group.head_ref: {exc}") from None
         reason = p.get("reason")
-        if action == "destroyed" and reason not in QUEUE_REASONS:
+        if action == "destroyed" and (not isinstance(reason, str) or reason not in QUEUE_REASONS):
             raise MalformedEvent("reason: expected merged, invalidated or dequeued")
         return Event(**base, merge_group=group, queue=queue, pull_numbers=(queue.number,),
                      queue_reason=reason if action == "destroyed" else None)
