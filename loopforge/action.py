@@ -396,9 +396,10 @@ def _run_event(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> 
             gate = with_integrity_row(gate, integrity)
     # the verdict per SHA rides in the policy.evaluated entry; without a policy only a merge group's is kept (its
     # own entry, on a rare event): a PR's lifecycle verdict at merge is the transition table's to judge anyway
+    has_policy = governance is not None and governance.policy_guard is not None
     evaluated_sha = target_sha if gate is not None and record.state is not S.MERGED and (
-        governance is not None or queue is not None) else None
-    if not cfg.dry_run and (governance is not None or evaluated_sha):
+        has_policy or queue is not None) else None
+    if not cfg.dry_run and (has_policy or evaluated_sha):
         record_evaluation(service, record, governance, gate, evaluated_sha, event, cfg)
         record = service.get(record.record_id) or record
     if governance is not None:
@@ -471,8 +472,8 @@ def _governance(cfg: Config, gh_repo: Any, routed: Route, store: Repository, eve
     try:
         at = policy_commit(gh_repo, event, routed, head)
         return governance.load(gh_repo, routed.pr.base.ref, routed.pr.number, cfg.policy,
-                               head=head, governance_token=cfg.governance_token,
-                               api_url=cfg.api_url, at=at)
+                               head=head, governance_token=cfg.governance_token, api_url=cfg.api_url, at=at,
+                               fallback=event.queue.base if event.queue is not None else None)
     except GithubException as exc:
         raise _github_error(exc, "reading the policy from the base branch") from None
 

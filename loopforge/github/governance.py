@@ -89,11 +89,14 @@ def _broken_policy_guard(message: str) -> Any:
 
 
 def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: RecordHead | None,
-         governance_token: str = "", api_url: str = "https://api.github.com", at: str | None = None) -> Governance:
+         governance_token: str = "", api_url: str = "https://api.github.com", at: str | None = None,
+         fallback: str | None = None) -> Governance:
     """The governance of one PR event. A missing policy file means no rules (only the lifecycle gates).
 
     ``at``: a base commit to read the policy, guards and gates at (the base before a merge, a merge group's
-    base) instead of the base branch's current tip."""
+    base) instead of the base branch's current tip; ``fallback``: the branch to read when that commit is not in
+    the repository (only where the branch cannot hold the PR yet: a merge group's base). Without it an unknown
+    commit is an error that blocks (a merge is never judged by the base's tip after it)."""
     from loopforge.github.client import make_github
     from loopforge.github.pr_context import GitHubPullRequestContext, fetch_base_tree, read_base_file
 
@@ -104,7 +107,15 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
     base_ref = at or ctx.base_ref
     where: dict[str, Any] = {"at": base_ref, "at_commit": at is not None}
     try:
-        text = read_base_file(gh_repo, base_ref, policy_path)
+        try:
+            text = read_base_file(gh_repo, base_ref, policy_path)
+        except GithubException as exc:
+            if not (at and fallback and exc.status == 404):
+                raise
+            # the commit is not in the repository (any more): the branch, which does not hold the PR yet
+            base_ref = fallback
+            where = {"at": base_ref, "at_commit": False}
+            text = read_base_file(gh_repo, base_ref, policy_path)
     except (GithubException, IsADirectoryError, UnicodeDecodeError) as exc:
         message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
         return Governance(guards=[_broken_policy_guard(message)], error=message, **where)
