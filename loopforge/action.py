@@ -570,9 +570,12 @@ def check_data_branch(cfg: Config, gh: Any, repo_name: str, store: Repository, e
     if not isinstance(inner, BranchRepository):
         return []
     reader = integrity.RestDataBranch(gh.requester, repo_name, cfg.state_branch)
+    # a store that reads the tip with the record (the GraphQL snapshot) offers it as ``tip_commit()``; one that
+    # writes through createCommitOnBranch sets ``signs_commits`` (GitHub signs those: an unsigned tip is foreign)
     tip = getattr(inner, "tip_commit", None)
     commit = tip() if callable(tip) else reader.tip()
-    if commit is None or integrity.made_by_loopforge(commit):
+    if commit is None or integrity.made_by_loopforge(
+            commit, require_signature=bool(getattr(inner, "signs_commits", False))):
         return []
     found = integrity.investigate(reader, commit, store)
     integrity.flag(store, found, key=f"gh:{cfg.run.run_id}:integrity:{commit.oid[:12]}", actor=event.actor,
