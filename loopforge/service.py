@@ -59,9 +59,14 @@ class TransitionResult:
 
 @dataclass
 class Veto:
+    """Why a move is refused. ``source`` is the kind of rule: ``"lifecycle"`` (the transition table),
+    ``"policy"`` (the governance policy, see ``loopforge.policy``) or ``"guard"`` (any other guard or hook; a
+    guard may name another source through ``TransitionError(source=...)`` or a ``veto_source`` attribute)."""
+
     rule: str
     reason: str
     details: dict[str, Any] = field(default_factory=dict)
+    source: str = "guard"
 
 
 @dataclass
@@ -409,19 +414,23 @@ class LoopService:
     def _evaluate(self, head: RecordHead, new_state: LoopState, trigger: str) -> list[Veto]:
         vetoes: list[Veto] = []
         if not is_allowed(head.state, new_state):
-            vetoes.append(Veto(rule="lifecycle", reason=invalid_transition_message(head.state, new_state)))
+            vetoes.append(Veto(rule="lifecycle", reason=invalid_transition_message(head.state, new_state),
+                               source="lifecycle"))
         record = LoopRecord.from_head(head, self._load)
         for guard in self._guards:
             try:
                 verdict = guard(record, head.state, new_state, trigger)
             except TransitionError as exc:
-                vetoes.append(Veto(rule=exc.rule or _name(guard), reason=exc.reason, details=exc.details))
+                vetoes.append(Veto(rule=exc.rule or _name(guard), reason=exc.reason, details=exc.details,
+                                   source=exc.source or "guard"))
             except Exception as exc:  # fail closed: a guard that could not decide does not approve
                 vetoes.append(Veto(rule=_name(guard), reason=f"guard {_name(guard)} failed: "
-                                                             f"{type(exc).__name__}: {exc}"))
+                                                             f"{type(exc).__name__}: {exc}",
+                                   source=str(getattr(guard, "veto_source", "guard"))))
             else:
                 if verdict is False:
-                    vetoes.append(Veto(rule=_name(guard), reason=f"guard {_name(guard)} refused"))
+                    vetoes.append(Veto(rule=_name(guard), reason=f"guard {_name(guard)} refused",
+                                       source=str(getattr(guard, "veto_source", "guard"))))
         return vetoes
 
     def _load(self, record_id: str, after: int) -> Iterable[LoopTransition]:

@@ -40,6 +40,11 @@ _OPEN_PR = (S.PR_DRAFT, S.PR_CREATED, S.CI_PENDING, S.CI_PASSED, S.CI_FAILED,
             S.AWAITING_REVIEW, S.CHANGES_REQUESTED, S.APPROVED)
 _ISSUE_END = (S.CLOSED, S.NOT_PLANNED)
 
+#: The states of a record whose pull request is open (the merge gate is shown for these).
+OPEN_PR_STATES: frozenset[LoopState] = frozenset(_OPEN_PR)
+#: Open-PR states in which "may not merge yet" means waiting (for CI, readiness or a review), not a failure.
+PENDING_PR_STATES: frozenset[LoopState] = frozenset({S.PR_CREATED, S.PR_DRAFT, S.CI_PENDING, S.AWAITING_REVIEW})
+
 #: The transition table: from-state -> the states it may move to. One place, data only.
 VALID_TRANSITIONS: dict[LoopState, tuple[LoopState, ...]] = {
     # an issue is opened; a worker (human or agent) picks it up; or it is closed before any PR

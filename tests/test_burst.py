@@ -5,7 +5,7 @@ that make them one story: PR #2 (``Fixes #1``, so the record is issue #1's) open
 (heads A-F), two or three workflows per head (requested, then completed with success or failure), reviews
 (changes requested, approved, dismissed), labels, review requests, draft/ready flips, and closes merged.
 
-* In order, through the in-process pipeline (``route`` + ``record_event``, ``OfflineLookup``; MemoryRepository
+* In order, through the in-process pipeline (``route_and_record``, ``OfflineLookup``; MemoryRepository
   and SQLite give the same trail): every event applies or is a note.
 * In 20 seeded random orders: the final state is the same (``merged``) and every difference from in-order
   delivery is an entry the rules allow — the rule is spelled out in ``test_random_orders``.
@@ -37,7 +37,7 @@ from loopforge import LoopService, LoopState, Outcome, action
 from loopforge.github.client import make_github
 from loopforge.github.events import parse_event
 from loopforge.github.lookup import OfflineLookup
-from loopforge.github.recorder import RunInfo, record_event, route
+from loopforge.github.recorder import RunInfo, route_and_record
 from loopforge.repository import MemoryRepository, Repository, SQLiteRepository
 from loopforge.repository.branch import BranchRepository
 from loopforge.states import is_allowed
@@ -179,7 +179,7 @@ def burst() -> list[Delivery]:
 
 # ---------------------------------------------------------------------------------------------- delivering
 class Pipeline:
-    """The Action's pipeline in-process (``route`` + ``record_event``), with ``OfflineLookup`` for the PR.
+    """The Action's pipeline in-process (``route_and_record``), with ``OfflineLookup`` for the PR.
 
     ``live=True``: the lookup answers with the PR as it was when the event happened (events handled as they
     arrive, in order); ``live=False``: it answers with the PR as it is after the burst (merged, head F), which is
@@ -199,9 +199,9 @@ class Pipeline:
             event = parse_event(name, payload)
             if self.live:
                 self.lookup.remember(event.pull_request)
-            routed = route(event, self.lookup)
-            assert routed is not None and routed.record_id == RID, (index, event.kind)
-            record_event(self.service, event, routed, RunInfo(run_id=str(RUN_BASE + index)))
+            recorded = route_and_record(self.service, event, self.lookup, RunInfo(run_id=str(RUN_BASE + index)))
+            assert recorded is not None and recorded.route is not None, (index, event.kind)
+            assert recorded.route.record_id == RID, (index, event.kind)
         return self
 
     def trail(self) -> list[LoopTransition]:

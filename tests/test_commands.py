@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loopforge.github.commands import (
+from loopforge.github.workflow_commands import (
     SUMMARY_LIMIT_BYTES,
     Log,
     append_summary,

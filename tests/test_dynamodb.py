@@ -19,14 +19,12 @@ from typing import Any
 
 import pytest
 import yaml
-from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from click.testing import CliRunner
 from dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV, RequestCounter, local_server, note_worker, seed_history
 from moto import mock_aws
 
 from loopforge import LoopService, LoopState
-from loopforge.cli_dynamodb import dynamodb
+from loopforge.cli import main as cli_main
 from loopforge.errors import ConcurrencyError, StoreError
 from loopforge.records import RecordHead, apply_entry, creation_entry
 from loopforge.repository import DynamoDBRepository, RecordQuery
@@ -164,7 +162,8 @@ def test_importing_loopforge_does_not_need_boto3() -> None:
     code = """
 import sys
 sys.modules["boto3"] = None
-import loopforge, loopforge.repository, loopforge.cli_dynamodb
+import loopforge, loopforge.repository, loopforge.cli, loopforge.repository.factory
+assert loopforge.cli.main(["graph"]) == 0
 for path in ("loopforge.repository", "loopforge.adapters.dynamodb"):
     try:
         if path == "loopforge.repository":
@@ -233,15 +232,15 @@ def test_create_table_refuses_a_foreign_table(server_env: str) -> None:
         create_table(name)
 
 
-def test_cli_create_table(server_env: str, dynamo_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_create_table(server_env: str, dynamo_url: str, monkeypatch: pytest.MonkeyPatch,
+                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
     name = table_name("cli")
-    args = ["create-table", "--table", name, "--region", "us-east-1", "--endpoint-url", dynamo_url]
-    first = CliRunner().invoke(dynamodb, args)
-    assert first.exit_code == 0, first.output
-    assert first.output.startswith("created")
-    again = CliRunner().invoke(dynamodb, args)
-    assert again.exit_code == 0 and again.output.startswith("exists"), again.output
+    args = ["dynamodb", "create-table", "--table", name, "--region", "us-east-1", "--endpoint-url", dynamo_url]
+    assert cli_main(args) == 0
+    assert capsys.readouterr().out.startswith("created")
+    assert cli_main(args) == 0
+    assert capsys.readouterr().out.startswith("exists")
 
 
 def test_missing_table_is_a_clear_error(server_env: str) -> None:
@@ -295,7 +294,7 @@ def test_conflicts_are_concurrency_errors(server_repo: DynamoDBRepository) -> No
     ([{"Code": "None"}, {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}],
      ConcurrencyError),
     ([{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}], ConcurrencyError),
-    ([{"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity"}], ClientError),
+    ([{"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity"}], StoreError),
 ])
 def test_cancelled_transactions(aws_env: None, reasons: list[dict[str, str]], raised: type[Exception]) -> None:
     repo = DynamoDBRepository("t", endpoint_url="http://127.0.0.1:1")

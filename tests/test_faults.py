@@ -260,7 +260,7 @@ def test_any_exception_ends_as_one_error_with_a_hint(tmp_path: Path, monkeypatch
     def explode(*_args: object, **_kw: object) -> int:
         raise exc
 
-    monkeypatch.setattr(action, "_run_event", explode)
+    monkeypatch.setattr(action, "handle", explode)
     name, payload = event(0)
     result = run_in_process(tmp_path, name, payload, api_url="http://127.0.0.1:9", run_id=1, attempt=1,
                             inputs={}, extra_env={})

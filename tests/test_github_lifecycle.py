@@ -14,7 +14,7 @@ from loopforge import LoopService, LoopState, Outcome
 from loopforge.github.events import MalformedEvent, UnsupportedEvent, linked_issues, parse_event
 from loopforge.github.lifecycle import desired_state, plan_path
 from loopforge.github.lookup import OfflineLookup
-from loopforge.github.recorder import RunInfo, record_event, route
+from loopforge.github.recorder import RunInfo, route_and_record
 from loopforge.repository import MemoryRepository
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -37,10 +37,10 @@ class Pipeline:
     def send(self, name: str, payload: dict[str, Any], run_id: str | None = None):
         event = parse_event(name, payload)
         self.lookup.remember(event.pull_request)
-        routed = route(event, self.lookup)
-        assert routed is not None
         self.runs += 1
-        return record_event(self.service, event, routed, RunInfo(run_id=run_id or str(1000 + self.runs)))
+        recorded = route_and_record(self.service, event, self.lookup, RunInfo(run_id=run_id or str(1000 + self.runs)))
+        assert recorded is not None
+        return recorded
 
 
 STEMS = ["01", "02", "03", "04", "05", "06", "07", "08"]
@@ -187,12 +187,11 @@ def test_every_supported_real_example_goes_through_the_pipeline() -> None:
                 fake = copy.deepcopy(base["pull_request"])
                 fake["number"] = pr["number"]
                 p.lookup.remember(parse_event("pull_request", {**base, "pull_request": fake}).pull_request)
-            routed = route(event, p.lookup)
-            if routed is None:
+            result = route_and_record(p.service, event, p.lookup, RunInfo(run_id="1"))
+            if result is None:
                 continue
-            result = record_event(p.service, event, routed, RunInfo(run_id="1"))
             assert result.outcome in ("applied", "rejected")
-            assert p.service.verify(routed.record_id).ok
+            assert result.route is not None and p.service.verify(result.route.record_id).ok
 
 
 @pytest.mark.parametrize("payload, message", [

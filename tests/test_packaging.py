@@ -77,7 +77,7 @@ CALLER_EVENTS = {
     "merge_group": None,  # any activity type
 }
 
-RUNTIME_PACKAGES = {"pygithub", "pydantic", "click", "tenacity", "pyyaml", "pathspec", "boto3"}
+RUNTIME_PACKAGES = {"pygithub", "pydantic", "tqdm", "tenacity", "pyyaml", "pathspec", "boto3"}
 
 
 def load(path: Path) -> dict[Any, Any]:

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loopforge.github.commands import clean_text
 from loopforge.github.render import (
     GateRow,
     GateView,
@@ -21,6 +20,7 @@ from loopforge.github.render import (
     safe_github_url,
 )
 from loopforge.states import LoopState
+from loopforge.text import clean_text
 from loopforge.trail import LoopTransition, Outcome
 
 S = LoopState

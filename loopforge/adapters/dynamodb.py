@@ -1,4 +1,4 @@
-"""The 0.1.0 import path of the DynamoDB store (extra ``loopforge[dynamodb]``)::
+"""0.1.0 import-path compatibility shim for the DynamoDB store (extra ``loopforge[dynamodb]``)::
 
     from loopforge.adapters.dynamodb import DynamoDBRepository
 

@@ -13,9 +13,7 @@ from typing import Any
 
 from github import GithubException
 
-
-class ReadOnlyToken(Exception):
-    """The token may not write check runs (a fork PR's read-only token)."""
+from loopforge.errors import ReadOnlyToken as ReadOnlyToken  # re-exported: their home is loopforge.errors
 
 
 class CheckRunPoster:

@@ -23,15 +23,28 @@ Settings, and why (PyGithub 2.x defaults in brackets):
 secondary-limit wait) and uses a 5 s timeout, so fault-injection tests against the fake GitHub run fast and
 still exercise the retry paths. The Action selects it when ``LOOPFORGE_TEST_FAST_RETRY=<seconds>`` is set (a
 test-only switch; the value is the client timeout in whole seconds), see ``loopforge.action``.
+
+``github_error`` is the one translation of PyGithub's and ``requests``' exceptions into the ``GitHubError``
+branch of ``loopforge.errors`` (by HTTP status; GitHub's own message only tells a read-only token and a rate
+limit from other 403s). Callers raise it ``from`` the driver's exception.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from github import Auth, Github, GithubRetry
+import requests
+from github import Auth, Github, GithubException, GithubRetry
 from urllib3.exceptions import PoolError, ProtocolError
 from urllib3.response import BaseHTTPResponse
+
+from loopforge.errors import (
+    GitHubError,
+    GitHubNotFound,
+    GitHubPermissionError,
+    GitHubUnavailable,
+    ReadOnlyToken,
+)
 
 UNSAFE_METHODS = frozenset({"POST", "PATCH"})
 RATE_LIMIT_STATUSES = frozenset({403, 429})
@@ -116,4 +129,28 @@ def describe_transport_error(exc: BaseException) -> str:
     return f"{text} ({url})" if url else text
 
 
-__all__ = ["LoopforgeRetry", "describe_transport_error", "make_github", "make_retry"]
+#: What a refused request needs, by HTTP status (the hint of ``github_error``).
+_HINTS = {401: "the github-token input is missing or invalid",
+          403: "the token lacks a permission (the workflow needs contents: write, checks: write, pull-requests: "
+               "read)",
+          404: "the repository or branch was not found, or the token cannot see it",
+          422: "GitHub refused the request as invalid"}
+
+
+def github_error(exc: GithubException | requests.RequestException, what: str) -> GitHubError:
+    """``exc`` (raised while ``what`` — e.g. "posting the check run") as the ``GitHubError`` it means."""
+    if isinstance(exc, requests.RequestException):
+        return GitHubUnavailable(f"{what}: GitHub's API gave no usable answer: {describe_transport_error(exc)}")
+    status = int(exc.status or 0)
+    data = exc.data if isinstance(exc.data, dict) else {}
+    message = str(data.get("message") or "")[:200]
+    text = f"{what} failed with HTTP {status}" + (f": {message}" if message else "")
+    if status == 403 and "not accessible by integration" in message:
+        return ReadOnlyToken(f"{text} — the token is read-only (a pull request from a fork gets one)", status=status)
+    if status == 429 or (status == 403 and "rate limit" in message.lower()) or status >= 500:
+        return GitHubUnavailable(f"{text} — GitHub is unavailable or a rate limit was hit", status=status)
+    kind = {401: GitHubPermissionError, 403: GitHubPermissionError, 404: GitHubNotFound}.get(status, GitHubError)
+    return kind(f"{text} — {_HINTS.get(status, 'GitHub refused the request')}", status=status)
+
+
+__all__ = ["LoopforgeRetry", "describe_transport_error", "github_error", "make_github", "make_retry"]

@@ -24,15 +24,10 @@ from pydantic import (
     field_validator,
 )
 
+# re-exported from their home, loopforge.errors
+from loopforge.errors import MalformedEvent as MalformedEvent
+from loopforge.errors import UnsupportedEvent as UnsupportedEvent
 from loopforge.trail import utcnow
-
-
-class UnsupportedEvent(Exception):
-    """An event or action LoopForge does not track."""
-
-
-class MalformedEvent(Exception):
-    """A payload that does not have the shape GitHub documents for its event."""
 
 
 class _M(BaseModel):

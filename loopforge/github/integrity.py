@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -299,9 +299,9 @@ def flag(store: Repository, check: TipCheck, *, key: str, actor: str | None, run
     return written
 
 
-def integrity_of(head: RecordHead | None) -> dict[str, Any] | None:
-    """The finding kept on a record whose trail was changed outside LoopForge, or None."""
-    found = head.metadata.get(INTEGRITY_KEY) if head is not None else None
+def integrity_of(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The finding kept on a record (its ``metadata``) whose trail was changed outside LoopForge, or None."""
+    found = metadata.get(INTEGRITY_KEY) if metadata is not None else None
     return found if isinstance(found, dict) and found.get("status") == "broken" else None
 
 

@@ -1,5 +1,9 @@
 """Routing an event to its record and recording the steps its plan implies (shared by the Action and replay).
 
+``route_and_record`` is the whole path for one event (``loopforge replay`` and the tests use it); the Action
+runs its two halves, ``route`` and ``record_event``, as separate steps because it loads the PR's policy facts
+in between (``loopforge.action.pipeline``).
+
 Idempotency: every entry an event writes carries a key derived from the workflow run and the event
 (``gh:<run id>:<event kind>#...``); the last one carries ``...#done``. A re-run of the same workflow run finds
 ``#done`` and records nothing; a run that was cut off half-way re-derives from what was stored and completes
@@ -48,6 +52,7 @@ class Recorded:
     record: LoopRecord | None
     previous_state: LoopState | None
     entries: list[LoopTransition] = field(default_factory=list)
+    route: Route | None = None  # set by ``route_and_record``
 
     @property
     def violations(self) -> list[LoopTransition]:
@@ -187,3 +192,17 @@ def record_event(service: LoopService, event: Event, route_: Route, run: RunInfo
         written.extend(e for e in result.entries if not result.duplicate)
     outcome = "rejected" if any(e.outcome is Outcome.REJECTED for e in written) else "applied"
     return Recorded(outcome, service.get(rid), previous, written)
+
+
+def route_and_record(service: LoopService, event: Event, lookup: PullLookup, run: RunInfo, *,
+                     server_url: str = "https://github.com") -> Recorded | None:
+    """Route ``event`` to its record and record it; None when it concerns no PR the lookup knows.
+
+    The caller feeds the lookup (``OfflineLookup.remember`` for replay); ``Recorded.route`` says where it went.
+    """
+    routed = route(event, lookup, server_url)
+    if routed is None:
+        return None
+    recorded = record_event(service, event, routed, run)
+    recorded.route = routed
+    return recorded

@@ -19,7 +19,7 @@ from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loopforge.github.commands import clean_text
+from loopforge.github.workflow_commands import clean_text
 from loopforge.states import DESCRIPTIONS, LoopState, mermaid
 from loopforge.trail import LoopTransition, Outcome
 

@@ -21,28 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
+# re-exported from their home, loopforge.errors
+from loopforge.errors import FactUnavailable as FactUnavailable
+from loopforge.errors import PermissionMissing as PermissionMissing
+
 #: Repository permission levels, weakest first (``role_name`` of the collaborator permission API).
 PERMISSION_LEVELS: tuple[str, ...] = ("none", "read", "triage", "write", "maintain", "admin")
 
 ReviewState = Literal["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"]
-
-
-class PermissionMissing(Exception):
-    """The token cannot read a fact the policy needs (e.g. ``permission="members: read"`` for team membership)."""
-
-    def __init__(self, permission: str, detail: str = "") -> None:
-        self.permission = permission
-        self.detail = detail
-        super().__init__(f"needs {permission}" + (f" ({detail})" if detail else ""))
-
-
-class FactUnavailable(Exception):
-    """A fact that is not known in this context (offline evaluation). Never read as a pass."""
-
-    def __init__(self, fact: str, message: str | None = None) -> None:
-        self.fact = fact
-        self.custom = message is not None
-        super().__init__(message or f"{fact} not known here")
 
 
 @dataclass(frozen=True)

@@ -90,9 +90,10 @@ class Evaluation:
             return []
         vetoes = [Veto(rule=f"policy:{r.name}", reason=f"{r.name}: {r.reason}",
                        details={"status": r.status.value, "risk_tier": self.risk_tier,
-                                "policy_digest": self.policy_digest})
+                                "policy_digest": self.policy_digest}, source="policy")
                   for r in self.blocking_rules()]
-        return vetoes or [Veto(rule="policy", reason=self.reason, details={"risk_tier": self.risk_tier})]
+        return vetoes or [Veto(rule="policy", reason=self.reason, details={"risk_tier": self.risk_tier},
+                               source="policy")]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready evidence for the trail."""
@@ -255,6 +256,7 @@ class PolicyGuard:
     """
 
     __name__ = "loopforge.policy"
+    veto_source = "policy"  # ``service.Veto.source`` of its vetoes, also when it fails
 
     def __init__(self, policy: Policy, ctx: PullRequestContext, *, base_dir: str | Path | None = None,
                  states: Sequence[LoopState] = (LoopState.MERGED,),
@@ -284,5 +286,5 @@ class PolicyGuard:
         if evaluation.verdict == "block":
             rule = ", ".join(f"policy:{name}" for name in evaluation.blocking) or "policy"
             raise TransitionError(f"policy blocks {LoopState(new_state).value}: {evaluation.reason}",
-                                  rule=rule, details={"policy_evaluation": evaluation.as_dict()})
+                                  rule=rule, details={"policy_evaluation": evaluation.as_dict()}, source="policy")
         return None

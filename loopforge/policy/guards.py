@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loopforge.errors import LoopForgeError
+from loopforge.errors import PolicyError
 from loopforge.policy.model import Policy
 
 Guard = Callable[..., Any]
@@ -31,7 +31,7 @@ _LOCK = threading.Lock()
 _LOADED: dict[tuple[str, str], types.ModuleType] = {}
 
 
-class GuardLoadError(LoopForgeError):
+class GuardLoadError(PolicyError):
     """A guard named in the policy cannot be loaded (one line saying why)."""
 
 

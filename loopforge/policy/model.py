@@ -34,7 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from loopforge.errors import LoopForgeError
+from loopforge.errors import PolicyError as PolicyError  # re-exported from its home, loopforge.errors
 
 DEFAULT_POLICY_PATH = ".github/loopforge.yml"
 RISK_TIERS: tuple[str, ...] = ("low", "medium", "high")  # weakest first; "low" is the tier when none matches
@@ -46,17 +46,6 @@ CONCLUSIONS = ("success", "failure", "neutral", "cancelled", "skipped", "timed_o
 _LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$")
 _TEAM = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 _GUARD = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
-
-
-class PolicyError(LoopForgeError):
-    """A policy that cannot be used. ``str()`` is one line: ``source: key.path: problem``."""
-
-    def __init__(self, source: str, path: str, problem: str) -> None:
-        self.source = source
-        self.path = path
-        self.problem = " ".join(problem.split())  # one line, whatever the input held
-        where = f"{source}: {path}" if path else source
-        super().__init__(f"{where}: {self.problem}")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -596,34 +585,43 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _from_validation_error(exc: ValidationError, source: str) -> PolicyError:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = tuple(first.get("loc", ()))
-    ctx = first.get("ctx") or {}
-    kind = first["type"]
+def _describe_error(error: Any) -> tuple[str, str]:
+    """One pydantic error as (key path, problem)."""
+    loc = tuple(error.get("loc", ()))
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
     if kind == "unknown_key":
         loc = (*loc, str(ctx.get("key")))
     problem: str
     if kind in _MESSAGES:
         problem = _MESSAGES[kind]
         if kind != "missing":
-            problem += f", got {_kind(first.get('input'))}"
+            problem += f", got {_kind(error.get('input'))}"
     elif kind == "literal_error":
-        problem = f"expected one of {ctx.get('expected')}, got {first.get('input')!r}"
+        problem = f"expected one of {ctx.get('expected')}, got {error.get('input')!r}"
     elif kind == "value_error":
-        problem = str(first["msg"]).removeprefix("Value error, ")
+        problem = str(error["msg"]).removeprefix("Value error, ")
     elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
         bound = next(iter(ctx.values()), "?")
-        problem = f"must be {op} {bound}, got {first.get('input')!r}"
+        problem = f"must be {op} {bound}, got {error.get('input')!r}"
     elif kind in ("too_short", "string_too_short"):
         problem = "must not be empty"
     else:
-        problem = str(first["msg"])
-    if len(errors) > 1:
-        problem += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-    return PolicyError(source, _format_loc(loc), problem)
+        problem = str(error["msg"])
+    return _format_loc(loc), problem
+
+
+def _joined(source: str, problems: list[tuple[str, str]]) -> PolicyError:
+    """Every problem on one line: ``source: path: problem; path: problem; ...`` (duplicates dropped)."""
+    unique = list(dict.fromkeys(problems))
+    first_path, first_problem = unique[0]
+    rest = "".join(f"; {path + ': ' if path else ''}{problem}" for path, problem in unique[1:])
+    return PolicyError(source, first_path, first_problem + rest)
+
+
+def _from_validation_error(exc: ValidationError, source: str) -> PolicyError:
+    return _joined(source, [_describe_error(error) for error in exc.errors(include_url=False)])
 
 
 def _walk_requirements(req: Requirement, path: str) -> Iterator[tuple[str, Requirement]]:
@@ -643,13 +641,15 @@ def _walk_conditions(cond: Condition, path: str) -> Iterator[tuple[str, Conditio
 
 
 def _cross_check(policy: Policy, source: str) -> None:
-    """Checks that span keys: approver references, rule names, risk tiers that would refer to themselves."""
+    """Checks that span keys: approver references, rule names, risk tiers that would refer to themselves.
+    Raises one ``PolicyError`` listing every problem found."""
+    problems: list[tuple[str, str]] = []
 
     def approvers_exist(actors: Actors | None, path: str) -> None:
         for name in (actors.approvers if actors else []):
             if name not in policy.approvers:
                 defined = ", ".join(policy.approvers) or "none"
-                raise PolicyError(source, f"{path}.approvers", f"unknown approver list {name!r} (defined: {defined})")
+                problems.append((f"{path}.approvers", f"unknown approver list {name!r} (defined: {defined})"))
 
     for tier in ("high", "medium"):
         cond = getattr(policy.risk, tier)
@@ -657,13 +657,13 @@ def _cross_check(policy: Policy, source: str) -> None:
             continue
         for path, c in _walk_conditions(cond, f"risk.{tier}"):
             if c.risk is not None:
-                raise PolicyError(source, f"{path}.risk", "a risk tier cannot depend on the risk tier")
+                problems.append((f"{path}.risk", "a risk tier cannot depend on the risk tier"))
             approvers_exist(c.author, f"{path}.author")
     names: dict[str, int] = {}
     for i, rule in enumerate(policy.rules):
         if rule.name in names:
-            raise PolicyError(source, f"rules[{i}].name", f"duplicate rule name {rule.name!r} "
-                                                          f"(also rules[{names[rule.name]}])")
+            problems.append((f"rules[{i}].name",
+                             f"duplicate rule name {rule.name!r} (also rules[{names[rule.name]}])"))
         names[rule.name] = i
         if rule.if_ is not None:
             for path, c in _walk_conditions(rule.if_, f"rules[{i}].if"):
@@ -681,10 +681,12 @@ def _cross_check(policy: Policy, source: str) -> None:
             if name not in names:
                 close = difflib.get_close_matches(name, list(names), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise PolicyError(source, "policy", f"unknown rule {name!r}{hint}")
+                problems.append(("policy", f"unknown rule {name!r}{hint}"))
         for name, i in names.items():
             if name not in used:
-                raise PolicyError(source, f"rules[{i}]", f"rule {name!r} is not used in policy")
+                problems.append((f"rules[{i}]", f"rule {name!r} is not used in policy"))
+    if problems:
+        raise _joined(source, problems)
 
 
 def load_policy(text: str, source: str = DEFAULT_POLICY_PATH) -> Policy:

@@ -37,21 +37,45 @@ import os
 import zlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any, TypeVar
 
 try:
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import ClientError, NoRegionError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+        ProfileNotFound,
+        ReadTimeoutError,
+        WaiterError,
+    )
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "DynamoDBRepository needs boto3, which loopforge installs only with the DynamoDB extra: "
         "pip install 'loopforge[dynamodb]'") from exc
 
-from loopforge.errors import ConcurrencyError, StoreError
+from pydantic import BaseModel, ValidationError
+
+from loopforge.errors import (
+    ConcurrencyError,
+    LoopForgeError,
+    StoreCorrupt,
+    StoreError,
+    StoreMisconfigured,
+    StorePermissionError,
+    StoreUnavailable,
+)
 from loopforge.records import RecordHead
 from loopforge.repository.base import Page, RecordQuery, check_append, decode_cursor, encode_cursor
 from loopforge.trail import LoopTransition, _utc
+
+_M = TypeVar("_M", bound=BaseModel)
 
 DEFAULT_TABLE = "loopforge"
 DEFAULT_SHARDS = 4
@@ -107,6 +131,66 @@ def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
 
+#: ``ClientError`` codes (after botocore's retries) → the store error they mean; unknown codes go by HTTP status.
+_BY_CODE: dict[str, type[StoreError]] = {
+    **dict.fromkeys(("ProvisionedThroughputExceededException", "ThrottlingException", "Throttling",
+                     "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable",
+                     "TransactionInProgressException", "LimitExceededException"), StoreUnavailable),
+    **dict.fromkeys(("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+                     "ExpiredTokenException", "MissingAuthenticationTokenException",
+                     "IncompleteSignatureException"), StorePermissionError),
+    "ResourceNotFoundException": StoreMisconfigured,
+}
+_NO_ANSWER = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError, WaiterError)
+_SETTINGS = (NoCredentialsError, PartialCredentialsError, NoRegionError, ProfileNotFound)
+
+
+def _setting_error(exc: BotoCoreError) -> StoreMisconfigured:
+    what = ("an AWS region: pass region_name / --region or set AWS_REGION" if isinstance(exc, NoRegionError)
+            else "AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role")
+    return StoreMisconfigured(f"DynamoDB needs {what} ({exc})")
+
+
+def _client_error(exc: ClientError, table: str, what: str) -> StoreError:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    message = str(error.get("Message", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    kind = _BY_CODE.get(code) or (StoreUnavailable if status >= 500 else StoreError)
+    if kind is StoreMisconfigured:
+        return kind(f"DynamoDB table {table!r} not found ({message}); create it with "
+                    f"`loopforge dynamodb create-table --table {table}`")
+    if kind is StorePermissionError:
+        return kind(f"DynamoDB refused the request ({code}: {message}); check the role's policy "
+                    "(docs/dynamodb.md) and the credentials")
+    if code == "ValidationException" and "does not match the schema" in message:
+        return StoreMisconfigured(f"DynamoDB rejected the request for {what}: {message} — is this a loopforge 0.2 "
+                                  f"table (keys pk/sk)? The 0.1.0 layout is not compatible")
+    if kind is StoreUnavailable:
+        return kind(f"DynamoDB error ({code or 'HTTP ' + str(status)}) on {what} after botocore's retries: "
+                    f"{message}")
+    return kind(f"DynamoDB rejected the request for {what} ({code}): {message}")
+
+
+def translate(exc: BotoCoreError | ClientError, table: str, what: str = "") -> LoopForgeError:
+    """A botocore error as the store error it means (callers raise it ``from exc``)."""
+    if isinstance(exc, ClientError):
+        return _client_error(exc, table, what or repr(table))
+    if isinstance(exc, _SETTINGS):
+        return _setting_error(exc)
+    if isinstance(exc, _NO_ANSWER):
+        return StoreUnavailable(f"DynamoDB error: no answer from {table!r} after botocore's retries ({exc})")
+    return StoreError(f"DynamoDB error on {what or repr(table)}: {exc}")
+
+
+def _parse(model: type[_M], text: str, table: str) -> _M:
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        raise StoreCorrupt(f"DynamoDB table {table!r}: a stored {model.__name__} does not parse "
+                           f"({exc.error_count()} problem(s)); run loopforge verify") from exc
+
+
 def make_client(region_name: str | None = None, endpoint_url: str | None = None,
                 config: Config | None = None) -> Any:
     """A DynamoDB client from the standard AWS configuration.
@@ -128,8 +212,8 @@ def make_client(region_name: str | None = None, endpoint_url: str | None = None,
         kwargs["endpoint_url"] = endpoint_url
     try:
         return boto3.session.Session().client("dynamodb", **kwargs)
-    except NoRegionError as exc:
-        raise StoreError("DynamoDB needs an AWS region: pass region_name / --region or set AWS_REGION") from exc
+    except BotoCoreError as exc:
+        raise translate(exc, os.environ.get("LOOPFORGE_TABLE") or DEFAULT_TABLE, "the client") from exc
 
 
 class DynamoDBRepository:
@@ -163,7 +247,7 @@ class DynamoDBRepository:
         item = self._call("get_item", record_id, TableName=self.table_name,
                           Key={"pk": _s(_pk(record_id)), "sk": _s(HEAD_SK)}, ProjectionExpression="body",
                           ConsistentRead=self.consistent_read).get("Item")
-        return RecordHead.model_validate_json(item["body"]["S"]) if item else None
+        return _parse(RecordHead, item["body"]["S"], self.table_name) if item else None
 
     def append(self, head: RecordHead, entries: Sequence[LoopTransition]) -> None:
         check_append(entries[0].sequence - 1 if entries else 0, entries)  # non-empty and consecutive
@@ -212,7 +296,7 @@ class DynamoDBRepository:
                 params["Limit"] = left
             page = self._call("query", record_id, **params)
             for item in page.get("Items", []):
-                yield LoopTransition.model_validate_json(item["body"]["S"])
+                yield _parse(LoopTransition, item["body"]["S"], self.table_name)
             if left is not None:
                 left -= len(page.get("Items", []))
             if "LastEvaluatedKey" not in page or (left is not None and left <= 0):
@@ -230,7 +314,7 @@ class DynamoDBRepository:
                            ProjectionExpression="body").get("Item")
         if not entry:  # pragma: no cover - the key and its entry are written in one transaction
             return None
-        found = LoopTransition.model_validate_json(entry["body"]["S"])
+        found = _parse(LoopTransition, entry["body"]["S"], self.table_name)
         return found if found.idempotency_key == idempotency_key else None
 
     def query(self, query: RecordQuery) -> Page:
@@ -361,36 +445,32 @@ class DynamoDBRepository:
                 return out, start
 
     def _call(self, operation: str, record_id: str, **kwargs: Any) -> Any:
+        """One client call; every botocore error leaves as a ``loopforge.errors`` store error."""
         try:
             return getattr(self.client, operation)(**kwargs)
         except ClientError as exc:
-            self._translate(exc, record_id)
+            lost = _lost_condition(exc)
+            if lost is not None:
+                raise ConcurrencyError(f"{record_id}: another writer appended first{lost}") from exc
+            raise translate(exc, self.table_name, record_id or repr(self.table_name)) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, self.table_name, record_id or repr(self.table_name)) from exc
 
-    def _translate(self, exc: ClientError, record_id: str) -> NoReturn:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "")
-        message = error.get("Message", "")
-        if code == "TransactionCanceledException":
-            reasons = [str(r.get("Code")) for r in exc.response.get("CancellationReasons", []) or []]
-            if not reasons:  # older botocore/servers only put them in the message: "... [None, ConditionalCheckFailed]"
-                reasons = [r.strip() for r in message.rpartition("[")[2].rstrip("]").split(",")]
-            if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
-                raise ConcurrencyError(f"{record_id}: another writer appended first ({', '.join(reasons)})") from exc
-        if code == "ConditionalCheckFailedException":
-            raise ConcurrencyError(f"{record_id}: another writer appended first") from exc
-        if code == "ResourceNotFoundException":
-            raise StoreError(f"DynamoDB table {self.table_name!r} not found ({message}); create it with "
-                             f"`loopforge dynamodb create-table --table {self.table_name}`") from exc
-        if code in ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
-                    "ExpiredTokenException", "MissingAuthenticationTokenException"):
-            raise StoreError(f"DynamoDB refused the request ({code}: {message}); check the role's policy "
-                             "(docs/dynamodb.md) and the credentials") from exc
-        if code == "ValidationException":
-            hint = (" — is this a loopforge 0.2 table (keys pk/sk)? The 0.1.0 layout is not compatible"
-                    if "does not match the schema" in message else "")
-            raise StoreError(f"DynamoDB rejected the request for {record_id or self.table_name!r}: "
-                             f"{message}{hint}") from exc
-        raise exc
+
+def _lost_condition(exc: ClientError) -> str | None:
+    """`` (reasons)`` when a conditional write lost (another writer was first), else None."""
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    if code == "ConditionalCheckFailedException":
+        return ""
+    if code != "TransactionCanceledException":
+        return None
+    reasons = [str(r.get("Code")) for r in exc.response.get("CancellationReasons", []) or []]
+    if not reasons:  # older botocore/servers only put them in the message: "... [None, ConditionalCheckFailed]"
+        reasons = [r.strip() for r in str(error.get("Message", "")).rpartition("[")[2].rstrip("]").split(",")]
+    if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
+        return f" ({', '.join(reasons)})"
+    return None
 
 
 def table_definition(table_name: str = DEFAULT_TABLE) -> dict[str, Any]:
@@ -424,17 +504,22 @@ def create_table(table_name: str | None = None, region_name: str | None = None, 
         created = True
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
-            raise StoreError(f"could not create DynamoDB table {name!r}: {exc}") from exc
+            raise translate(exc, name, f"creating table {name!r}") from exc
         created = False
-    if wait:
-        client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
-    if not created:
-        table = client.describe_table(TableName=name)["Table"]
+    except BotoCoreError as exc:
+        raise translate(exc, name, f"creating table {name!r}") from exc
+    try:
+        if wait:
+            client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+        table = client.describe_table(TableName=name)["Table"] if not created else None
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, name, f"waiting for table {name!r}") from exc
+    if table is not None:
         keys = {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]}
         indexes = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
         missing = sorted(set(INDEXES) - indexes)
         if keys != {"pk": "HASH", "sk": "RANGE"} or missing:
-            raise StoreError(f"DynamoDB table {name!r} exists but is not a loopforge table (keys {keys}, "
+            raise StoreMisconfigured(f"DynamoDB table {name!r} exists but is not a loopforge table (keys {keys}, "
                              f"missing indexes {missing}); use another name or see docs/dynamodb.md")
     return created
 

@@ -3,6 +3,12 @@
 WAL mode, one row per entry under a ``PRIMARY KEY (record_id, sequence)`` (a second writer of the same
 sequence hits the key: that is the concurrency check), and one head row per record for current-state reads
 and indexed queries. Safe across threads (a connection per thread) and processes (SQLite file locking).
+
+Every ``sqlite3`` error is translated here (``_translated``), by SQLite's result code, into the store errors of
+``loopforge.errors``: not a database or a corrupt one → ``StoreCorrupt``; busy, locked, I/O, disk full →
+``StoreUnavailable``; read-only or denied → ``StorePermissionError``; a path that cannot be opened, or a
+database of another application → ``StoreMisconfigured``. An unparseable stored head or entry is
+``StoreCorrupt``. The driver's exception stays attached as ``__cause__``.
 """
 
 from __future__ import annotations
@@ -11,9 +17,19 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from loopforge.errors import ConcurrencyError
+from pydantic import ValidationError
+
+from loopforge.errors import (
+    ConcurrencyError,
+    StoreCorrupt,
+    StoreError,
+    StoreMisconfigured,
+    StorePermissionError,
+    StoreUnavailable,
+)
 from loopforge.records import RecordHead
 from loopforge.repository.base import Page, RecordQuery, check_append, decode_cursor, encode_cursor
 from loopforge.trail import LoopTransition
@@ -44,6 +60,43 @@ CREATE INDEX IF NOT EXISTS entries_key ON entries (record_id, idempotency_key) W
 """
 
 
+#: SQLite's primary result codes (the low byte of ``sqlite_errorcode``) → the store error they mean.
+_BY_CODE: dict[int, type[StoreError]] = {
+    sqlite3.SQLITE_CORRUPT: StoreCorrupt, sqlite3.SQLITE_NOTADB: StoreCorrupt, sqlite3.SQLITE_FORMAT: StoreCorrupt,
+    sqlite3.SQLITE_BUSY: StoreUnavailable, sqlite3.SQLITE_LOCKED: StoreUnavailable,
+    sqlite3.SQLITE_IOERR: StoreUnavailable, sqlite3.SQLITE_FULL: StoreUnavailable,
+    sqlite3.SQLITE_PROTOCOL: StoreUnavailable, sqlite3.SQLITE_NOMEM: StoreUnavailable,
+    sqlite3.SQLITE_INTERRUPT: StoreUnavailable,
+    sqlite3.SQLITE_READONLY: StorePermissionError, sqlite3.SQLITE_PERM: StorePermissionError,
+    sqlite3.SQLITE_AUTH: StorePermissionError,
+    sqlite3.SQLITE_CANTOPEN: StoreMisconfigured, sqlite3.SQLITE_NOTFOUND: StoreMisconfigured,
+}
+
+
+def _sqlite_error(path: str, exc: sqlite3.Error) -> StoreError:
+    code = getattr(exc, "sqlite_errorcode", None)
+    kind = _BY_CODE.get(code & 0xFF, StoreError) if isinstance(code, int) else StoreError
+    if kind is StoreMisconfigured and path != ":memory:" and Path(path).exists() and not os.access(path, os.R_OK):
+        kind = StorePermissionError
+    hint = {StoreCorrupt: "it is not a LoopForge SQLite database, or it is damaged",
+            StoreUnavailable: "the database is busy or the disk failed; try again",
+            StorePermissionError: "check the file's and its directory's permissions",
+            StoreMisconfigured: "check the path (a file, in a directory that exists)"}.get(kind, "")
+    return kind(f"SQLite store {path}: {exc}" + (f" — {hint}" if hint else ""))
+
+
+@contextmanager
+def _translated(path: str) -> Iterator[None]:
+    """Driver errors of the block as the store errors of ``loopforge.errors``."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise _sqlite_error(path, exc) from exc
+    except ValidationError as exc:
+        raise StoreCorrupt(f"SQLite store {path}: a stored head or entry does not parse "
+                           f"({exc.error_count()} problem(s)); run loopforge verify") from exc
+
+
 def _ts(value: object) -> str:
     # fixed-width UTC ISO strings sort like the datetimes they encode
     from datetime import UTC, datetime
@@ -57,14 +110,29 @@ def _ts(value: object) -> str:
 class SQLiteRepository:
     def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 30.0) -> None:
         self.path = str(path if path is not None else os.environ.get("LOOPFORGE_DB", DEFAULT_DB))
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout
         self._local = threading.local()
         self._memory_conn: sqlite3.Connection | None = None
         self._memory_lock = threading.RLock()
-        with self._tx() as conn:
+        self._create_parent()
+        with _translated(self.path), self._tx() as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and not tables & {"records", "entries"}:
+                raise StoreMisconfigured(f"SQLite store {self.path}: a database of another application "
+                                         f"(no LoopForge tables); choose another path")
             conn.executescript(_SCHEMA)
+
+    def _create_parent(self) -> None:
+        if self.path == ":memory:":
+            return
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        except PermissionError as exc:
+            raise StorePermissionError(f"SQLite store {self.path}: cannot create its directory "
+                                       f"({exc.strerror})") from exc
+        except OSError as exc:
+            raise StoreMisconfigured(f"SQLite store {self.path}: cannot create its directory "
+                                     f"({exc.strerror or exc})") from exc
 
     def _conn(self) -> sqlite3.Connection:
         if self.path == ":memory:":
@@ -105,12 +173,13 @@ class SQLiteRepository:
 
     # ------------------------------------------------------------------ protocol
     def head(self, record_id: str) -> RecordHead | None:
-        with self._tx() as conn:
-            row = conn.execute("SELECT head FROM records WHERE record_id = ?", (record_id,)).fetchone()
-        return RecordHead.model_validate_json(row[0]) if row else None
+        with _translated(self.path):
+            with self._tx() as conn:
+                row = conn.execute("SELECT head FROM records WHERE record_id = ?", (record_id,)).fetchone()
+            return RecordHead.model_validate_json(row[0]) if row else None
 
     def append(self, head: RecordHead, entries: Sequence[LoopTransition]) -> None:
-        with self._tx(immediate=True) as conn:
+        with _translated(self.path), self._tx(immediate=True) as conn:
             row = conn.execute("SELECT last_sequence FROM records WHERE record_id = ?",
                                (head.record_id,)).fetchone()
             check_append(row[0] if row else 0, entries)
@@ -132,13 +201,14 @@ class SQLiteRepository:
         page = 1000 if limit is None else min(limit, 1000)
         left = limit
         while left is None or left > 0:
-            with self._tx() as conn:
-                rows = conn.execute(
-                    "SELECT sequence, body FROM entries WHERE record_id = ? AND sequence > ? "
-                    "ORDER BY sequence LIMIT ?", (record_id, after, page if left is None else min(page, left))
-                ).fetchall()
-            for _seq, body in rows:
-                yield LoopTransition.model_validate_json(body)
+            with _translated(self.path):
+                with self._tx() as conn:
+                    rows = conn.execute(
+                        "SELECT sequence, body FROM entries WHERE record_id = ? AND sequence > ? "
+                        "ORDER BY sequence LIMIT ?", (record_id, after, page if left is None else min(page, left))
+                    ).fetchall()
+                parsed = [LoopTransition.model_validate_json(body) for _seq, body in rows]
+            yield from parsed
             if not rows or len(rows) < page:
                 return
             after = rows[-1][0]
@@ -146,13 +216,14 @@ class SQLiteRepository:
                 left -= len(rows)
 
     def find_key(self, record_id: str, idempotency_key: str) -> LoopTransition | None:
-        with self._tx() as conn:
-            # INDEXED BY: left to itself the planner walks the primary key to satisfy ORDER BY, reading every
-            # entry of the record (an append with a key would cost O(history))
-            row = conn.execute("SELECT body FROM entries INDEXED BY entries_key WHERE record_id = ? "
-                               "AND idempotency_key = ? ORDER BY sequence LIMIT 1",
-                               (record_id, idempotency_key)).fetchone()
-        return LoopTransition.model_validate_json(row[0]) if row else None
+        with _translated(self.path):
+            with self._tx() as conn:
+                # INDEXED BY: left to itself the planner walks the primary key to satisfy ORDER BY, reading every
+                # entry of the record (an append with a key would cost O(history))
+                row = conn.execute("SELECT body FROM entries INDEXED BY entries_key WHERE record_id = ? "
+                                   "AND idempotency_key = ? ORDER BY sequence LIMIT 1",
+                                   (record_id, idempotency_key)).fetchone()
+            return LoopTransition.model_validate_json(row[0]) if row else None
 
     def query(self, query: RecordQuery) -> Page:
         where: list[str] = []
@@ -180,9 +251,10 @@ class SQLiteRepository:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY updated_at DESC, record_id DESC LIMIT ?"
         args.append(query.limit + 1)
-        with self._tx() as conn:
-            rows = conn.execute(sql, args).fetchall()
-        items = [RecordHead.model_validate_json(r[0]) for r in rows[: query.limit]]
+        with _translated(self.path):
+            with self._tx() as conn:
+                rows = conn.execute(sql, args).fetchall()
+            items = [RecordHead.model_validate_json(r[0]) for r in rows[: query.limit]]
         cursor = None
         if len(rows) > query.limit:
             last = rows[query.limit - 1]
@@ -190,7 +262,7 @@ class SQLiteRepository:
         return Page(items=items, next_cursor=cursor)
 
     def record_ids(self) -> list[str]:
-        with self._tx() as conn:
+        with _translated(self.path), self._tx() as conn:
             return [r[0] for r in conn.execute("SELECT record_id FROM records ORDER BY record_id")]
 
     def close(self) -> None:

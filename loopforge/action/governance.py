@@ -1,8 +1,11 @@
 """Wiring the governance policy into one Action run (the policy rules themselves live in ``loopforge.policy``).
 
+Imported only for pull-request events (``loopforge.action.facts``): it pulls in the policy machinery.
+
 The policy is read from the PR's **base branch** at its current commit (never from the PR head), and guard
 modules and gate scripts are copied from the base branch's ``options.code_dir`` into a temporary directory:
-a PR that edits the policy or adds a guard is judged by the rules already in force.
+a PR that edits the policy or adds a guard is judged by the rules already in force. A merge is judged at the
+base commit before it, a merge group at its base (``at``; see ``loopforge.github.merge_judgement``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 from github import GithubException
 
 from loopforge.errors import TransitionError
+from loopforge.github.client import make_github
+from loopforge.github.pr_context import GitHubPullRequestContext, fetch_base_tree, read_base_file
 from loopforge.github.render import GateRow
 from loopforge.policy import GuardLoadError, PolicyError, PolicyGuard, load_policy, load_policy_guards
 from loopforge.policy.evaluate import Evaluation
@@ -83,7 +88,7 @@ class Governance:
 def _broken_policy_guard(message: str) -> Any:
     def policy_unreadable(record: Any, previous_state: LoopState, new_state: LoopState, trigger: str) -> None:
         if new_state is LoopState.MERGED:
-            raise TransitionError(message, rule="policy")
+            raise TransitionError(message, rule="policy", source="policy")
 
     return policy_unreadable
 
@@ -97,9 +102,6 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
     base) instead of the base branch's current tip; ``fallback``: the branch to read when that commit is not in
     the repository (only where the branch cannot hold the PR yet: a merge group's base). Without it an unknown
     commit is an error that blocks (a merge is never judged by the base's tip after it)."""
-    from loopforge.github.client import make_github
-    from loopforge.github.pr_context import GitHubPullRequestContext, fetch_base_tree, read_base_file
-
     governance_gh = make_github(governance_token, api_url) if governance_token else None
     ctx = GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
     # the branch the PR targets now: the payload of an event delivered before a retarget names the old base, and

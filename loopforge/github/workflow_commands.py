@@ -21,6 +21,8 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import TextIO
 
+from loopforge.text import clean_lines, clean_text, printable
+
 __all__ = [
     "SUMMARY_LIMIT_BYTES",
     "Log",
@@ -34,77 +36,18 @@ __all__ = [
 #: GitHub refuses to show a step summary larger than this (1 MiB per step, all appends together).
 SUMMARY_LIMIT_BYTES = 1024 * 1024
 
-# ANSI escape sequences: CSI (ESC [ … final), OSC/DCS/SOS/PM/APC strings terminated by BEL or ST, the 8-bit
-# CSI, and the other two-character escapes. Unterminated strings are not swallowed: their ESC is dropped below.
-_ANSI = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"
-    r"|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)"
-    r"|\x9b[0-?]*[ -/]*[@-~]"
-    r"|\x1b[ -/]*[0-~]"
-)
-# Line breaks and other whitespace controls become a space; every other C0/C1 control, the bidirectional
-# overrides/isolates ("Trojan Source") and BOM are removed; lone surrogates (which cannot be encoded) become U+FFFD.
-_SPACE_CONTROLS = re.compile(r"[\t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]")
-_OTHER_CONTROLS = re.compile(
-    r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
-)
-_SURROGATES = re.compile(r"[\ud800-\udfff]")
 _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 def escape_data(value: object) -> str:
     """Escape the data part of a workflow command (``::cmd::<data>``), as the runner toolkit does."""
-    return _text(value).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(value).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def escape_property(value: object) -> str:
     """Escape a property value of a workflow command (``::cmd key=<value>::``): also ``:`` and ``,``."""
     return escape_data(value).replace(":", "%3A").replace(",", "%2C")
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    return _SURROGATES.sub("\ufffd", text)
-
-
-def clean_text(value: object, limit: int = 1000) -> str:
-    """A printable one-line version of untrusted text.
-
-    Removes ANSI escape sequences and all C0/C1 control characters (line breaks and tabs become spaces),
-    bidirectional overrides and lone surrogates, collapses runs of whitespace into one space, strips the ends
-    and, when longer than ``limit`` characters, cuts it to ``limit`` characters ending in ``…``.
-    """
-    if limit <= 0:
-        return ""
-    text = _text(value)
-    # very long input: only a prefix can survive, so do not scan megabytes of it
-    window = max(4 * limit, 4096)
-    cut = len(text) > window
-    if cut:
-        text = text[:window]
-    text = _ANSI.sub("", text)
-    text = _SPACE_CONTROLS.sub(" ", text)
-    text = _OTHER_CONTROLS.sub("", text)
-    text = " ".join(text.split())
-    if len(text) > limit or cut:
-        text = text[: limit - 1].rstrip() + "…"
-    return text
-
-
-def _clean_message(value: object, limit: int = 4000) -> str:
-    """Like ``clean_text`` but keeps line breaks (annotations may span lines; ``escape_data`` encodes them)."""
-    text = _text(value)
-    if len(text) > 4 * limit:
-        text = text[: 4 * limit]
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = [clean_text(line, limit) for line in text.split("\n")]
-    joined = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
-    if len(joined) > limit:
-        joined = joined[: limit - 1].rstrip() + "…"
-    return joined
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -138,7 +81,7 @@ class Log:
             cleaned = clean_text(title, 200)
             if cleaned:
                 props = f" title={escape_property(cleaned)}"
-        self._line(f"::{command}{props}::{escape_data(_clean_message(message))}")
+        self._line(f"::{command}{props}::{escape_data(clean_lines(message))}")
 
     def error(self, message: object, *, title: str | None = None) -> None:
         """An error annotation: one line ``::error title=…::…``."""
@@ -152,11 +95,11 @@ class Log:
 
     def debug(self, message: object) -> None:
         """A debug line (shown only when step debug logging is on)."""
-        self._line(f"::debug::{escape_data(_clean_message(message))}")
+        self._line(f"::debug::{escape_data(clean_lines(message))}")
 
     def mask(self, secret: str) -> None:
         """Ask the runner to mask ``secret`` in the rest of the log (each line of it separately)."""
-        for part in _text(secret).splitlines():
+        for part in printable(secret).splitlines():
             if part.strip():
                 self._line(f"::add-mask::{escape_data(part)}")
 
@@ -199,14 +142,14 @@ class Log:
 
 def _value_text(value: object) -> str:
     if isinstance(value, str):
-        return _text(value)
+        return printable(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return ""
     if isinstance(value, int | float):
         return str(value)
-    return _text(json.dumps(value, default=str, ensure_ascii=False))
+    return printable(json.dumps(value, default=str, ensure_ascii=False))
 
 
 def _append(path: str, text: str) -> bool:
@@ -268,7 +211,7 @@ def append_summary(
     target = path if path is not None else _env(env).get("GITHUB_STEP_SUMMARY")
     if not target:
         return False
-    text = _text(markdown)
+    text = printable(markdown)
     if not text.endswith("\n"):
         text += "\n"
     try:

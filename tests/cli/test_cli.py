@@ -93,10 +93,10 @@ def test_graph(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize("args, fragment", [
     (["history", "org/repo#404"], "no record for 'org/repo#404'"),
-    (["list", "--state", "bogus"], "Invalid value for '--state'"),
+    (["list", "--state", "bogus"], "argument --state: invalid choice: 'bogus'"),
     (["list", "--since", "yesterday"], "--since"),
-    (["export", "--format", "xml"], "Invalid value for '--format'"),
-    (["nonsense"], "No such command"),
+    (["export", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
+    (["nonsense"], "invalid choice: 'nonsense'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(db: str, capsys: pytest.CaptureFixture[str], args: list[str],
                                           fragment: str) -> None:
@@ -112,7 +112,7 @@ def test_console_script_and_env_db(db: str) -> None:
 
 
 def test_replay_fixture_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    files = sorted(str(p) for p in (Path(__file__).parent / "fixtures" / "lifecycle").glob("*.json"))
+    files = sorted(str(p) for p in (Path(__file__).parent.parent / "fixtures" / "lifecycle").glob("*.json"))
     db = str(tmp_path / "replay.db")
     summary = tmp_path / "summary.md"
     code, out, _ = run(capsys, "--db", db, "replay", *files, "--summary", str(summary))

@@ -1,4 +1,4 @@
-"""``loopforge policy validate | schema | explain`` through click's CliRunner."""
+"""``loopforge policy validate | schema | explain`` through ``loopforge.cli.main``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
+import pytest
 
-from loopforge.policy.cli import policy
+from loopforge.cli import main
 from loopforge.policy.model import policy_json_schema_text
 
 POLICY = """version: 1
@@ -33,6 +33,27 @@ rules:
 """
 
 
+class Result:
+    def __init__(self, exit_code: int, output: str, stderr: str) -> None:
+        self.exit_code, self.output, self.stderr = exit_code, output, stderr
+
+
+@pytest.fixture
+def policy(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``policy(args, input=None)`` runs ``loopforge policy ARGS`` and returns its exit code, stdout, stderr."""
+
+    def invoke(args: list[str], input: str | None = None) -> Result:
+        if input is not None:
+            import io
+
+            monkeypatch.setattr("sys.stdin", io.StringIO(input))
+        code = main(["policy", *args])
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    return invoke
+
+
 def event(**pr: Any) -> dict[str, Any]:
     pull = {"number": 12, "title": "Add VPC", "body": "Fixes #3", "user": {"login": "dev"},
             "author_association": "MEMBER", "draft": False, "labels": [{"name": "risk:high"}],
@@ -50,38 +71,38 @@ def files(tmp_path: Path, ev: dict[str, Any] | None = None, text: str = POLICY) 
     return str(p), str(e)
 
 
-def test_validate_ok(tmp_path: Path) -> None:
+def test_validate_ok(tmp_path: Path, policy: Any) -> None:
     p, _ = files(tmp_path)
-    result = CliRunner().invoke(policy, ["validate", p])
+    result = policy(["validate", p])
     assert result.exit_code == 0
     assert result.output.startswith(f"{p}: valid (4 rules, sha256 ")
 
 
-def test_validate_invalid_is_one_line_exit_1(tmp_path: Path) -> None:
+def test_validate_invalid_is_one_line_exit_1(tmp_path: Path, policy: Any) -> None:
     p, _ = files(tmp_path, text="version: 1\nrules:\n  - name: a\n    if: {files: infra}\n    require: {label: x}\n")
-    result = CliRunner().invoke(policy, ["validate", p])
+    result = policy(["validate", p])
     assert result.exit_code == 1
-    assert result.stderr == f"error: {p}: rules[0].if.files: expected a list of globs, got a string\n"
+    assert result.stderr == f"loopforge: error: {p}: rules[0].if.files: expected a list of globs, got a string\n"
 
 
-def test_validate_missing_file_exit_2(tmp_path: Path) -> None:
-    result = CliRunner().invoke(policy, ["validate", str(tmp_path / "nope.yml")])
+def test_validate_missing_file_exit_2(tmp_path: Path, policy: Any) -> None:
+    result = policy(["validate", str(tmp_path / "nope.yml")])
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "no such policy file" in result.stderr
 
 
-def test_usage_error_exit_2() -> None:
-    assert CliRunner().invoke(policy, ["explain"]).exit_code == 2
+def test_usage_error_exit_2(policy: Any) -> None:
+    assert policy(["explain"]).exit_code == 2
 
 
-def test_schema_command_prints_the_schema() -> None:
-    result = CliRunner().invoke(policy, ["schema"])
+def test_schema_command_prints_the_schema(policy: Any) -> None:
+    result = policy(["schema"])
     assert result.exit_code == 0 and result.output == policy_json_schema_text()
 
 
-def test_explain_offline(tmp_path: Path) -> None:
+def test_explain_offline(tmp_path: Path, policy: Any) -> None:
     p, e = files(tmp_path)
-    result = CliRunner().invoke(policy, ["explain", "--pr-event", e, "--policy", p])
+    result = policy(["explain", "--pr-event", e, "--policy", p])
     assert result.exit_code == 0, result.output
     out = result.output
     assert "PR #12 by dev into main at c0ffee0" in out
@@ -96,46 +117,48 @@ def test_explain_offline(tmp_path: Path) -> None:
     assert out.rstrip().splitlines()[-1].startswith("verdict: block (")
 
 
-def test_explain_with_changed_files_and_json(tmp_path: Path) -> None:
+def test_explain_with_changed_files_and_json(tmp_path: Path, policy: Any) -> None:
     p, e = files(tmp_path, event(labels=[]))
     changed = tmp_path / "files.txt"
     changed.write_text("docs/a.md\ndocs/b.md\n")
-    result = CliRunner().invoke(policy, ["explain", "--pr-event", e, "--policy", p, "--changed-files",
+    result = policy(["explain", "--pr-event", e, "--policy", p, "--changed-files",
                                          str(changed), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["risk_tier"] == "low"
     statuses = {r["name"]: r["status"] for r in data["results"]}
     assert statuses == {"CI": "pending", "docs only": "passed", "high risk": "skipped", "ready": "passed"}
-    stdin = CliRunner().invoke(policy, ["explain", "--pr-event", e, "--policy", p, "--changed-files", "-"],
+    stdin = policy(["explain", "--pr-event", e, "--policy", p, "--changed-files", "-"],
                                input="infra/vpc.tf\n")
     assert "risk tier: high (infra/vpc.tf matches infra/**)" in stdin.output
 
 
-def test_explain_workflow_run_event_knows_that_run(tmp_path: Path) -> None:
+def test_explain_workflow_run_event_knows_that_run(tmp_path: Path, policy: Any) -> None:
     ev = event()
     ev["workflow_run"] = {"name": "CI", "head_sha": ev["pull_request"]["head"]["sha"], "status": "completed",
                           "conclusion": "success"}
     p, e = files(tmp_path, ev)
-    result = CliRunner().invoke(policy, ["explain", "--pr-event", e, "--policy", p])
+    result = policy(["explain", "--pr-event", e, "--policy", p])
     assert "[passed] CI: CI passed on c0ffee0: workflow CI (success)" in result.output
 
 
-def test_explain_bad_inputs(tmp_path: Path) -> None:
+def test_explain_bad_inputs(tmp_path: Path, policy: Any) -> None:
     p, e = files(tmp_path, {"action": "created", "issue": {}})
-    result = CliRunner().invoke(policy, ["explain", "--pr-event", e, "--policy", p])
-    assert result.exit_code == 1 and result.stderr == f"error: {e}: the event has no pull_request\n"
+    result = policy(["explain", "--pr-event", e, "--policy", p])
+    assert result.exit_code == 2 and result.stderr == f"loopforge: error: {e}: the event has no pull_request\n"
     bad_policy, e2 = files(tmp_path, event(), "version: 3\n")
-    result = CliRunner().invoke(policy, ["explain", "--pr-event", e2, "--policy", bad_policy])
-    assert result.exit_code == 1 and "version: expected one of 1" in result.stderr
-    result = CliRunner().invoke(policy, ["explain", "--pr-event", str(tmp_path / "none.json"), "--policy", p])
+    result = policy(["explain", "--pr-event", e2, "--policy", bad_policy])
+    assert result.exit_code == 2 and "version: expected one of 1" in result.stderr
+    result = policy(["explain", "--pr-event", str(tmp_path / "none.json"), "--policy", p])
     assert result.exit_code == 2
+    p, _ = files(tmp_path)  # a valid policy again
     broken = tmp_path / "broken.json"
     broken.write_text("{")
-    result = CliRunner().invoke(policy, ["explain", "--pr-event", str(broken), "--policy", p])
-    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    result = policy(["explain", "--pr-event", str(broken), "--policy", p])
+    assert result.exit_code == 2 and result.stderr == f"loopforge: error: {broken}:1:2: malformed JSON: " \
+        "Expecting property name enclosed in double quotes\n"
     partial = event()
     del partial["pull_request"]["head"]
     p3, e3 = files(tmp_path, partial)
-    result = CliRunner().invoke(policy, ["explain", "--pr-event", e3, "--policy", p3])
-    assert result.exit_code == 1 and "lacks 'head'" in result.stderr
+    result = policy(["explain", "--pr-event", e3, "--policy", p3])
+    assert result.exit_code == 2 and "lacks 'head'" in result.stderr

@@ -1,0 +1,98 @@
+"""Step 0 — the Action's settings: its inputs (``INPUT_*``) and the runner's variables (``GITHUB_*``).
+
+A bad value is an ``InputError`` with one line saying what is accepted; nothing is read from GitHub here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from loopforge.errors import InputError
+from loopforge.github.recorder import RunInfo
+
+#: Events whose job runs for the pull request's own head commit: only there does a failing job sit on the PR
+#: (the exit-code contract in ``loopforge.action.exit``).
+PR_COMMIT_EVENTS = frozenset({"pull_request", "pull_request_review", "pull_request_target"})
+
+
+def _input(env: Mapping[str, str], name: str, default: str = "") -> str:
+    """Inputs arrive as ``INPUT_<NAME>`` upper-cased with hyphens kept (``INPUT_GITHUB-TOKEN``)."""
+    value = env.get(f"INPUT_{name.upper()}")
+    if value is None:
+        value = env.get(f"INPUT_{name.upper().replace('-', '_')}")
+    return (value if value is not None else default).strip()
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _input(env, name, "true" if default else "false").lower()
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off", ""):
+        return False
+    raise InputError(f"input {name} must be true or false, got {raw[:40]!r}")
+
+
+def _test_fast_retry(env: Mapping[str, str]) -> int | None:
+    raw = env.get("LOOPFORGE_TEST_FAST_RETRY", "").strip()
+    if raw in ("", "0"):
+        return None
+    if not raw.isdigit():
+        raise InputError(f"LOOPFORGE_TEST_FAST_RETRY must be a whole number of seconds, got {raw[:40]!r}")
+    return int(raw)
+
+
+@dataclass
+class Config:
+    token: str
+    store: str
+    state_branch: str
+    dynamodb_table: str
+    policy: str
+    check_name: str
+    dry_run: bool
+    fail_on_block: bool
+    governance_token: str
+    event_name: str
+    event_path: str
+    repository: str
+    run: RunInfo
+    api_url: str
+    workspace: str
+    output_path: str | None
+    summary_path: str | None
+    #: test-only (``LOOPFORGE_TEST_FAST_RETRY=<seconds>``): the retry policy without sleeps and this client
+    #: timeout (whole seconds), for fault-injection tests against a fake GitHub (``make_github(for_tests=True)``)
+    test_fast_retry: int | None = None
+
+    @property
+    def on_pr_commit(self) -> bool:
+        """The job runs for the PR's own commit, so its status shows on the PR (see ``PR_COMMIT_EVENTS``)."""
+        return self.event_name in PR_COMMIT_EVENTS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        store = _input(env, "store", "branch").lower()
+        if store not in ("branch", "dynamodb"):
+            raise InputError(f"input store must be branch or dynamodb, got {store[:40]!r}")
+        return cls(
+            token=_input(env, "github-token"),
+            store=store,
+            state_branch=_input(env, "state-branch", "loopforge-state") or "loopforge-state",
+            dynamodb_table=_input(env, "dynamodb-table", "loopforge") or "loopforge",
+            policy=_input(env, "policy", ".github/loopforge.yml"),
+            check_name=(_input(env, "check-name", "loopforge") or "loopforge")[:100],
+            dry_run=_bool(env, "dry-run", False),
+            fail_on_block=_bool(env, "fail-on-block", True),
+            governance_token=_input(env, "governance-token"),
+            event_name=env.get("GITHUB_EVENT_NAME", ""),
+            event_path=env.get("GITHUB_EVENT_PATH", ""),
+            repository=env.get("GITHUB_REPOSITORY", ""),
+            run=RunInfo(run_id=env.get("GITHUB_RUN_ID", "local"), run_attempt=env.get("GITHUB_RUN_ATTEMPT", "1"),
+                        server_url=env.get("GITHUB_SERVER_URL", "https://github.com")),
+            api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
+            workspace=env.get("GITHUB_WORKSPACE", "/github/workspace"),
+            output_path=env.get("GITHUB_OUTPUT") or None,
+            summary_path=env.get("GITHUB_STEP_SUMMARY") or None,
+            test_fast_retry=_test_fast_retry(env),
+        )
