@@ -15,7 +15,7 @@ from loopforge.github.events import Event
 from loopforge.text import clean_text
 
 
-def check_data_branch(session: Session, event: Event) -> list[str]:
+def check_data_branch(session: Session, event: Event, record_id: str) -> list[str]:
     """One line per record found changed outside LoopForge (each becomes part of the run's ``::error``)."""
     from loopforge.repository.branch import BranchRepository
 
@@ -33,7 +33,7 @@ def check_data_branch(session: Session, event: Event) -> list[str]:
         if commit is None or integrity.made_by_loopforge(
                 commit, require_signature=bool(getattr(inner, "signs_commits", False))):
             return []
-        found = integrity.investigate(reader, commit, session.store)
+        found = integrity.investigate(reader, commit, session.store, record_id=record_id)
     unrecorded = ""
     try:
         integrity.flag(session.store, found, key=f"gh:{cfg.run.run_id}:integrity:{commit.oid[:12]}",

@@ -27,7 +27,7 @@ def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
     routed = route_event(session, event)
     if routed is None:
         return ignored(session, event)
-    tampered = check_data_branch(session, event)
+    tampered = check_data_branch(session, event, routed.record_id)
     facts = load_facts(session, routed, event)
     plan = plan_run(cfg, routed, facts, event)
     service = govern(session, facts)

@@ -199,9 +199,11 @@ def _last_written(data: bytes | None) -> tuple[int, str] | None:
 
 
 def investigate(reader: DataBranchReader, tip: BranchCommit, store: Repository, *,
-                trusted: Callable[[BranchCommit], bool] = made_by_loopforge) -> TipCheck:
+                trusted: Callable[[BranchCommit], bool] = made_by_loopforge,
+                record_id: str | None = None) -> TipCheck:
     """Walk back from a foreign ``tip`` to LoopForge's last commit and check every record the foreign commits
-    changed (reads only; ``flag`` writes the findings)."""
+    changed (reads only; ``flag`` writes the findings). When no LoopForge commit is found within ``MAX_WALK``,
+    what changed cannot be told: only ``record_id`` (the event's record) is checked, in full."""
     foreign = [tip]
     base: BranchCommit | None = None
     current = tip
@@ -216,6 +218,11 @@ def investigate(reader: DataBranchReader, tip: BranchCommit, store: Repository, 
     now = reader.files(tip)
     before = reader.files(base) if base is not None else {}
     changed = sorted(p for p in set(now) | set(before) if now.get(p) != before.get(p))
+    if base is None:
+        from loopforge.repository.branch import record_dir
+
+        folder = record_dir(record_id) + "/" if record_id else None
+        changed = [p for p in changed if folder and p.startswith(folder)]
     records: dict[str, tuple[str, list[str]]] = {}
     for path in changed:
         found = _record_of(path, now, reader) or _record_of(path, before, reader)
