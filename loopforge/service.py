@@ -24,7 +24,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from loopforge.errors import ConcurrencyError, RecordExists, RecordNotFound, TransitionError
+from loopforge.errors import ConcurrencyError, RecordExists, RecordNotFound, StoreCorrupt, TransitionError
 from loopforge.records import LoopRecord, RecordHead, apply_entry, creation_entry, record_id_for
 from loopforge.repository.base import Page, RecordQuery, Repository, all_pages
 from loopforge.states import INITIAL_STATES, LoopState, invalid_transition_message, is_allowed
@@ -186,7 +186,7 @@ class LoopService:
         """
         try:
             head = self._repository.head(record_id)
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        except (ValueError, StoreCorrupt) as exc:  # a store translates pydantic's ValidationError to StoreCorrupt
             return VerifyReport(record_id=record_id, entries=0, problems=[
                 VerifyProblem(sequence=None, problem=f"the record's head is unreadable ({_first_line(exc)})")])
         if head is None:
@@ -209,7 +209,7 @@ class LoopService:
                     after = entry.sequence
                     yield entry
                 return
-            except ValueError as exc:
+            except (ValueError, StoreCorrupt) as exc:
                 after += 1  # stores read entries in sequence order: the one after the last good one is bad
                 unreadable.append(VerifyProblem(sequence=after, problem=f"unreadable, not an entry (edited): "
                                                                         f"{_first_line(exc)}"))

@@ -34,6 +34,16 @@ CLEARED_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AW
                    "LOOPFORGE_TABLE")
 
 
+def use_local_aws(monkeypatch: Any, url: str) -> None:
+    """Point boto3 at the local server ``url`` with dummy credentials, clearing the developer's AWS settings
+    (``monkeypatch`` is pytest's fixture, so everything is restored after the test)."""
+    for name in CLEARED_AWS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in DUMMY_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -162,8 +162,10 @@ def test_importing_loopforge_does_not_need_boto3() -> None:
     code = """
 import sys
 sys.modules["boto3"] = None
+import contextlib, io
 import loopforge, loopforge.repository, loopforge.cli, loopforge.repository.factory
-assert loopforge.cli.main(["graph"]) == 0
+with contextlib.redirect_stdout(io.StringIO()):
+    assert loopforge.cli.main(["graph"]) == 0
 for path in ("loopforge.repository", "loopforge.adapters.dynamodb"):
     try:
         if path == "loopforge.repository":

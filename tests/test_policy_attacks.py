@@ -204,7 +204,7 @@ def test_pr_replacing_a_base_guard_gets_the_base_guard(repo: Repo) -> None:
     repo.pull(head, files=[(f"{CODE_DIR}/tickets.py", 3, 3)])
     result = repo.step(ci_completed(head),
                        workspace={f"{CODE_DIR}/tickets.py": marker_module(repo.marker, "require_ticket")})
-    assert result.code == 1 and result.outputs["verdict"] == "block"
+    assert result.code == 0 and result.outputs["verdict"] == "block"  # workflow_run: the check run blocks
     (evaluation,) = repo.evaluations()
     assert statuses(evaluation) == {"ticket": "failed"}
     assert evaluation["results"][0]["reason"] == "guard tickets:require_ticket refused: no change ticket"
@@ -218,7 +218,7 @@ def test_gate_script_only_on_the_pr_is_never_run(repo: Repo) -> None:
     head = repo.fake.set_file(HEAD_REF, f"{CODE_DIR}/review.py", marker_script(repo.marker))
     repo.pull(head, files=[(f"{CODE_DIR}/review.py", 3, 0)])
     result = repo.step(ci_completed(head), workspace={f"{CODE_DIR}/review.py": marker_script(repo.marker)})
-    assert result.code == 1 and result.outputs["verdict"] == "block", result.stdout
+    assert result.code == 0 and result.outputs["verdict"] == "block", result.stdout  # workflow_run: check blocks
     (evaluation,) = repo.evaluations()
     assert statuses(evaluation) == {"external review": "failed"}
 

@@ -54,7 +54,7 @@ FAILURES: tuple[tuple[type[BaseException], Failure], ...] = (
     (GitHubUnavailable, Failure("GitHub unreachable", RERUN_HINT)),
     (GitHubPermissionError, Failure("GitHub API error")),
     (GitHubNotFound, Failure("GitHub API error")),
-    (GitHubError, Failure("GitHub API error")),
+    (GitHubError, Failure("GitHub API error", RERUN_HINT)),
     (StoreUnavailable, Failure("Store unavailable", RERUN_HINT)),
     (StorePermissionError, Failure("Store permission error")),
     (StoreMisconfigured, Failure("Store misconfigured")),

@@ -11,7 +11,7 @@
   the default branch), issue events. The check run on the PR head carries the block; merges wait for it.
 
 The first row of ``EXIT_RULES`` that applies gives the one ``::error``; any further row that applies is a
-``::warning``. A gate that failed where the job may not fail is a ``::notice``.
+``::warning``. A gate that failed where the job does not fail is one plain log line.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from loopforge.github.integrity import describe as describe_integrity
 from loopforge.github.integrity import integrity_of
 from loopforge.github.recorder import Recorded
 from loopforge.states import LoopState
+from loopforge.text import clean_text
 from loopforge.trail import LoopTransition
 
 
@@ -98,7 +99,7 @@ def exit_code(session: Session, end: Ending) -> int:
     for i, rule in enumerate(applying):
         log = session.log.error if i == 0 else session.log.warning
         log(rule.message(end), title=f"LoopForge: {rule.title}")
-    if not applying and end.blocked:
-        session.log.notice(_blocked(end) + "; the check run carries the block, this job does not fail",
-                           title="LoopForge: merge blocked")
+    if not applying and end.blocked:  # a plain log line: an annotation on every CI failure would be noise
+        session.log.info("LoopForge: " + clean_text(_blocked(end), limit=600) + "; the check run carries the "
+                         "block, this job does not fail")
     return 1 if applying else 0

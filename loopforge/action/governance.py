@@ -128,26 +128,40 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
     except PolicyError as exc:
         message = str(exc)
         return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path, **where)
+    base_dir = _checkout_code_dir(gh_repo, base_ref, policy.options.code_dir)
+    cache = ((head.metadata.get("policy") or {}).get("gates") if head else None) or {}
+    guard = PolicyGuard(policy, ctx, base_dir=base_dir, gate_cache=cache if isinstance(cache, dict) else {})
+    return _with_policy_guards(Governance(guards=[guard], policy_guard=guard, source=policy_path, **where),
+                               base_dir, base_ref)
+
+
+def _checkout_code_dir(gh_repo: Any, base_ref: str, code_dir: str) -> Path | None:
+    """The base branch's ``code_dir`` copied into a temporary directory; None when the base has none (guards
+    and command gates then stay pending)."""
     checkout = Path(tempfile.mkdtemp(prefix="loopforge-base-"))
-    base_dir: Path | None = checkout
     try:
-        fetch_base_tree(gh_repo, base_ref, [policy.options.code_dir], checkout)
+        fetch_base_tree(gh_repo, base_ref, [code_dir], checkout)
     except GithubException as exc:
         if exc.status != 404:
             raise
-        base_dir = None  # no code directory on the base branch: guards and command gates stay pending
-    cache = ((head.metadata.get("policy") or {}).get("gates") if head else None) or {}
-    guard = PolicyGuard(policy, ctx, base_dir=base_dir, gate_cache=cache if isinstance(cache, dict) else {})
-    guards: list[Any] = [guard]
-    if policy.guards:
-        if base_dir is None:
-            message = f"the policy names guards but {policy.options.code_dir} is missing on {base_ref}"
-            return Governance(guards=[guard, _broken_policy_guard(message)], policy_guard=guard, error=message,
-                              source=policy_path)
+        return None
+    return checkout
+
+
+def _with_policy_guards(governance: Governance, base_dir: Path | None, base_ref: str) -> Governance:
+    """``governance`` plus the policy's top-level ``guards``, loaded from the base checkout (fail closed)."""
+    assert governance.policy_guard is not None
+    policy = governance.policy_guard.policy
+    if not policy.guards:
+        return governance
+    if base_dir is None:
+        message = f"the policy names guards but {policy.options.code_dir} is missing on {base_ref}"
+    else:
         try:
-            guards += load_policy_guards(policy, base_dir)
+            governance.guards += load_policy_guards(policy, base_dir)
+            return governance
         except GuardLoadError as exc:  # fail closed with the reason, never a traceback
-            message = f"{policy_path}: {exc}"
-            return Governance(guards=[guard, _broken_policy_guard(message)], policy_guard=guard, error=message,
-                              source=policy_path)
-    return Governance(guards=guards, policy_guard=guard, source=policy_path, **where)
+            message = f"{governance.source}: {exc}"
+    governance.guards.append(_broken_policy_guard(message))
+    governance.error = message
+    return governance

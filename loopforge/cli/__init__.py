@@ -12,7 +12,7 @@ traceback. One meaning per exit code:
   reading command, a directory, a file that is not a LoopForge store, DynamoDB without region or credentials,
   an unreachable endpoint).
 
-Modules: ``records`` (history, list, verify, export, graph), ``policy``, ``dynamodb``, ``replay``; ``options``
+Modules: ``records`` (history, list, verify, export, import, graph), ``policy``, ``dynamodb``, ``replay``; ``options``
 (the store options and ``store_from_args``), ``output`` (tables, JSON lines, injection-safe CSV, ``fail``),
 ``progress`` (terminal progress bars). A command module exposes
 ``add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None``; each subparser sets

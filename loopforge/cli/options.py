@@ -4,8 +4,8 @@
 (``LOOPFORGE_DYNAMODB_TABLE``; region, credentials and endpoint from the usual AWS settings) and
 ``--branch OWNER/REPO[@BRANCH]`` (``LOOPFORGE_BRANCH``; token from ``GITHUB_TOKEN`` or ``GH_TOKEN``, API from
 ``GITHUB_API_URL``). They may stand before the command (``loopforge --db x list``) or after it
-(``loopforge list --db x``). A command that writes (``replay``, ``demo``) opens with ``create=True``; every other
-command reads, and a store that does not exist is an error, never a new empty one.
+(``loopforge list --db x``). A command that writes (``replay``, ``import``, ``demo``) opens with
+``create=True``; every other command reads, and a store that does not exist is an error, never a new empty one.
 """
 
 from __future__ import annotations

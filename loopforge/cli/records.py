@@ -1,4 +1,4 @@
-"""``loopforge history | list | verify | export | graph``: read, check and export the audit trail.
+"""``loopforge history | list | verify | export | import | graph``: read, check, export and import the trail.
 
 A REF names a record in one of these forms (anything else gets a hint listing them):
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -25,11 +26,12 @@ from loopforge.cli.output import CsvWriter, clean, fail, json_line, table, times
 from loopforge.cli.progress import echo, progress
 from loopforge.errors import InputError, RecordNotFound
 from loopforge.github.lifecycle import FACTS_KEY
-from loopforge.records import RecordHead, record_id_for
+from loopforge.records import RecordHead, apply_entry, record_id_for
+from loopforge.records import replay as replay_head
 from loopforge.repository.base import RecordQuery, Repository, all_pages
 from loopforge.service import LoopService
 from loopforge.states import LoopState, mermaid, table_as_json
-from loopforge.trail import utcnow
+from loopforge.trail import LoopTransition, utcnow, verify_entries
 
 _URL = re.compile(r"^https?://[^/\s]+/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)/(?P<kind>issues|pull|pulls)/(?P<n>\d+)"
                   r"(?:/[\w./-]*)?(?:[?#]\S*)?$")
@@ -215,6 +217,79 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+#: entries per append when importing: a DynamoDB transaction holds 100 items (an entry, its key, the head).
+IMPORT_CHUNK = 40
+
+
+def _read_export(path: str) -> Iterator[LoopTransition]:
+    """The entries of a JSON-lines export; ``InputError`` naming the file, line (and column) of a bad line."""
+    try:
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        for number, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{number}:{exc.colno}: malformed JSON: {exc.msg}") from None
+            if not isinstance(data, dict):
+                raise InputError(f"{path}:{number}: expected a JSON object (one trail entry), "
+                                 f"got {type(data).__name__}")
+            try:
+                yield LoopTransition.model_validate(data)
+            except ValueError as exc:  # pydantic's ValidationError
+                first = str(exc).splitlines()
+                raise InputError(f"{path}:{number}: not a trail entry ({clean(' '.join(first[:3]), 300)})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def import_entries(args: argparse.Namespace) -> int:
+    """Check everything first (JSON, entries, every record's hash chain, what the store already holds), then
+    append: a bad input leaves the store untouched."""
+    records: dict[str, list[LoopTransition]] = {}
+    for path in args.files:
+        for entry in _read_export(path):
+            records.setdefault(entry.record_id, []).append(entry)
+    for rid, entries in records.items():
+        entries.sort(key=lambda e: e.sequence)
+        report = verify_entries(rid, entries)
+        if not report.ok:
+            raise InputError(f"{clean(rid, 120)}: the imported trail does not verify: {clean(report.problems[0], 300)}")
+    repository = store_from_args(args, create=True)
+    plan: list[tuple[str, list[LoopTransition]]] = []
+    present = 0
+    for rid, entries in records.items():
+        stored = repository.head(rid)
+        have = stored.last_sequence if stored else 0
+        if stored is not None and (have > len(entries) or entries[have - 1].hash != stored.last_hash):
+            raise InputError(f"{clean(rid, 120)}: the store holds a different trail for this record (entry {have}); "
+                             "nothing was imported")
+        present += have == len(entries)
+        if have < len(entries):
+            plan.append((rid, entries))
+    written = 0
+    for rid, entries in progress(plan, total=len(plan), label="import", unit="record"):
+        stored = repository.head(rid)
+        have = stored.last_sequence if stored else 0
+        head = replay_head(entries[:have])  # the stored head is the fold of the entries it already has
+        for start in range(have, len(entries), IMPORT_CHUNK):
+            chunk = entries[start:start + IMPORT_CHUNK]
+            for entry in chunk:
+                head = apply_entry(head, entry)
+            assert head is not None
+            repository.append(head, chunk)
+            written += len(chunk)
+    echo(f"imported {written} entries of {len(plan)} record(s); {present} record(s) already complete")
+    return 0
+
+
 def graph(args: argparse.Namespace) -> int:
     echo(mermaid(LoopState(args.current) if args.current else None) if args.format == "mermaid"
          else table_as_json())
@@ -234,7 +309,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(func=history)
 
     p = sub.add_parser("list", parents=store, help="records, newest first")
-    p.add_argument("--state", choices=states, help="only records in this state")
+    p.add_argument("--state", choices=states, metavar="STATE", help=f"only records in this state ({', '.join(states)})")
     p.add_argument("--repo", help="only records of this repository (owner/name)")
     p.add_argument("--since", help="changed since: a date, an ISO time, or 30m/24h/7d")
     p.add_argument("--violations", action="store_true", help="only records with at least one violation")
@@ -254,9 +329,17 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--output", "-o", default="-", metavar="FILE", help="file (default stdout)")
     p.set_defaults(func=export)
 
+    p = sub.add_parser("import", parents=store, help="append the entries of `export` files (JSON lines) to a store",
+                       description="Append the entries of JSON-lines exports (FILE, or - for stdin) to the store, "
+                                   "e.g. to move a trail from SQLite to DynamoDB. Every line, every record's hash "
+                                   "chain and what the store already holds are checked before anything is written; "
+                                   "records already complete are skipped. Creates the store if it does not exist.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=import_entries)
+
     p = sub.add_parser("graph", help="the lifecycle as Mermaid or the transition table as JSON")
     p.add_argument("--format", choices=["mermaid", "json"], default="mermaid", help="default mermaid")
-    p.add_argument("--current", choices=states, help="highlight this state")
+    p.add_argument("--current", choices=states, metavar="STATE", help="highlight this state")
     p.set_defaults(func=graph)
 
 

@@ -134,6 +134,7 @@ _HINTS = {401: "the github-token input is missing or invalid",
           403: "the token lacks a permission (the workflow needs contents: write, checks: write, pull-requests: "
                "read)",
           404: "the repository or branch was not found, or the token cannot see it",
+          409: "GitHub's API failed",
           422: "GitHub refused the request as invalid"}
 
 

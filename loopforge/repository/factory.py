@@ -23,7 +23,9 @@ an empty store or a driver traceback:
   or rejected credentials, an unreachable endpoint or a missing/foreign table into one ``StoreError`` naming
   what to set; the store itself then uses the normal client (botocore's retries).
 * ``branch`` — the Action's data branch read and written through GitHub's API; ``github_repo`` is what
-  ``BranchRepository`` takes (a PyGithub ``Repository`` or ``(Github, "owner/name")``). No request is made here.
+  ``BranchRepository`` takes (a PyGithub ``Repository`` or ``(Github, "owner/name")``). ``create=False`` reads
+  the branch's ref once (a missing branch is ``StoreMisconfigured``, not an empty store); ``create=True`` (the
+  Action) makes no request here.
 * ``memory`` — a new, empty ``MemoryRepository``.
 
 Every error raised is a ``loopforge.errors.StoreError`` subclass (``StoreMisconfigured``, ``StoreCorrupt``,
@@ -38,7 +40,15 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
-from loopforge.errors import StoreCorrupt, StoreError, StoreMisconfigured, StorePermissionError, StoreUnavailable
+from loopforge.errors import (
+    GitHubNotFound,
+    GitHubPermissionError,
+    StoreCorrupt,
+    StoreError,
+    StoreMisconfigured,
+    StorePermissionError,
+    StoreUnavailable,
+)
 from loopforge.repository.base import Repository
 
 StoreKind = Literal["sqlite", "memory", "branch", "dynamodb"]
@@ -82,6 +92,8 @@ def open_store(kind: StoreKind | str = "sqlite", *, create: bool = True,
             raise StoreMisconfigured("the branch store needs a GitHub repository (owner/name and a token)")
         from loopforge.repository.branch import DEFAULT_BRANCH, BranchRepository
 
+        if not create:
+            check_branch(github_repo, branch or DEFAULT_BRANCH)
         return BranchRepository(github_repo, branch=branch or DEFAULT_BRANCH)
     raise StoreMisconfigured(f"unknown store kind {kind!r} (expected one of {', '.join(STORE_KINDS)})")
 
@@ -142,6 +154,36 @@ def _open_sqlite(path: str | os.PathLike[str] | None, *, create: bool) -> Reposi
         raise StoreMisconfigured(f"{location}: cannot open the SQLite store ({exc})") from None
     except OSError as exc:
         raise StoreMisconfigured(f"{location}: cannot create the SQLite store ({exc.strerror or exc})") from None
+
+
+# ---------------------------------------------------------------------------------------------- branch
+def check_branch(github_repo: Any, branch: str) -> None:
+    """One ``GET /repos/{o}/{r}/git/ref/heads/{branch}``: the data branch must exist for a read (the Action
+    creates it on its first event). Raises ``StoreMisconfigured`` (no such repository or branch),
+    ``StorePermissionError`` (401/403) or ``StoreUnavailable`` (5xx, rate limit, no connection)."""
+    import requests
+    from github import GithubException
+
+    from loopforge.github.client import github_error
+
+    if isinstance(github_repo, tuple):
+        gh, name = github_repo
+        requester, url = gh.requester, f"/repos/{name}"
+    else:
+        requester, url = github_repo.requester, github_repo.url
+        name = getattr(github_repo, "full_name", None) or url.rsplit("/repos/", 1)[-1]
+    try:
+        requester.requestJsonAndCheck("GET", f"{url}/git/ref/heads/{urllib.parse.quote(branch)}")
+    except (GithubException, requests.RequestException) as exc:
+        error = github_error(exc, f"reading branch {branch!r} of {name}")
+        if isinstance(error, GitHubNotFound):
+            raise StoreMisconfigured(
+                f"{name} has no branch {branch!r} (or the token cannot see the repository): the Action creates the "
+                "data branch on its first event; check --branch OWNER/REPO[@BRANCH] and GITHUB_TOKEN/GH_TOKEN") \
+                from None
+        if isinstance(error, GitHubPermissionError):
+            raise StorePermissionError(str(error)) from None
+        raise StoreUnavailable(str(error)) from None
 
 
 # ---------------------------------------------------------------------------------------------- DynamoDB
@@ -230,11 +272,17 @@ def check_dynamodb_table(client: Any, table: str, *, missing_ok: bool = False) -
         if code in ("AccessDeniedException", "AccessDenied"):
             raise StorePermissionError(f"no permission to read DynamoDB table {table!r} ({code}): grant "
                                        "dynamodb:GetItem, Query and TransactWriteItems on it") from None
-        raise StoreUnavailable(f"DynamoDB answered {code or 'an error'}: {message}") from None
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if not code or code.isdigit():  # not an answer in DynamoDB's format: something else listens there
+            raise StoreMisconfigured(f"{endpoint} answered HTTP {status or code}, not as DynamoDB does: check "
+                                     "AWS_ENDPOINT_URL_DYNAMODB (or --endpoint-url)") from None
+        if status is not None and int(status) < 500 and code != "ThrottlingException":
+            raise StoreMisconfigured(f"DynamoDB refused the request ({code}): {message}") from None
+        raise StoreUnavailable(f"DynamoDB answered {code}: {message}") from None
     except BotoCoreError as exc:
         raise StoreUnavailable(f"DynamoDB at {endpoint}: {' '.join(str(exc).split())[:200]}") from None
     return True
 
 
-__all__ = ["FAIL_FAST_CONNECT_TIMEOUT", "STORE_KINDS", "StoreKind", "check_dynamodb_table", "fail_fast_client",
-           "open_store", "sqlite_tables"]
+__all__ = ["FAIL_FAST_CONNECT_TIMEOUT", "STORE_KINDS", "StoreKind", "check_branch", "check_dynamodb_table",
+           "fail_fast_client", "open_store", "sqlite_tables"]

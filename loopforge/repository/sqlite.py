@@ -201,14 +201,15 @@ class SQLiteRepository:
         page = 1000 if limit is None else min(limit, 1000)
         left = limit
         while left is None or left > 0:
-            with _translated(self.path):
-                with self._tx() as conn:
-                    rows = conn.execute(
-                        "SELECT sequence, body FROM entries WHERE record_id = ? AND sequence > ? "
-                        "ORDER BY sequence LIMIT ?", (record_id, after, page if left is None else min(page, left))
-                    ).fetchall()
-                parsed = [LoopTransition.model_validate_json(body) for _seq, body in rows]
-            yield from parsed
+            with _translated(self.path), self._tx() as conn:
+                rows = conn.execute(
+                    "SELECT sequence, body FROM entries WHERE record_id = ? AND sequence > ? "
+                    "ORDER BY sequence LIMIT ?", (record_id, after, page if left is None else min(page, left))
+                ).fetchall()
+            for _seq, body in rows:  # one by one: the entries before an unparseable one still arrive (verify)
+                with _translated(self.path):
+                    entry = LoopTransition.model_validate_json(body)
+                yield entry
             if not rows or len(rows) < page:
                 return
             after = rows[-1][0]

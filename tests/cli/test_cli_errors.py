@@ -15,9 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from loopforge import LoopService
 from loopforge.cli import main
+from loopforge.github.client import make_github
 from loopforge.policy.model import load_policy
+from loopforge.repository.branch import BranchRepository
 from tests.dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV, free_port, local_server
+from tests.fakegithub import FakeGitHub
 
 LIFECYCLE = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "lifecycle").glob("*.json"))
 READ_COMMANDS = [["history", "org/repo#1"], ["list"], ["verify"], ["export"]]
@@ -306,3 +310,51 @@ def test_dynamodb_missing_table(aws: pytest.MonkeyPatch, dynamo_url: str,
     code, _, err = run(capsys, "dynamodb", "create-table", "--table", "x", "--endpoint-url",
                        f"http://127.0.0.1:{free_port()}")
     assert code == 2 and "cannot connect to DynamoDB" in one_error_line(err)
+
+
+def test_dynamodb_endpoint_that_is_not_dynamodb(aws: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import http.server
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        requests = 0
+
+        def do_POST(self) -> None:
+            NotFound.requests += 1
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name, value in DUMMY_AWS_ENV.items():
+            aws.setenv(name, value)
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        aws.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+        code, _, err = run(capsys, "--dynamodb-table", "loopforge", "list")
+        assert code == 2
+        assert one_error_line(err) == (f"loopforge: error: {url} answered HTTP 404, not as DynamoDB does: check "
+                                       "AWS_ENDPOINT_URL_DYNAMODB (or --endpoint-url)")
+        assert NotFound.requests == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------- branch store
+def test_branch_store_that_does_not_exist(fake_github_server: FakeGitHub, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GITHUB_API_URL", fake_github_server.base_url)
+    monkeypatch.setenv("GITHUB_TOKEN", "t")
+    code, out, err = run(capsys, "--branch", "octo-org/octo-repo", "verify")
+    assert code == 2 and out == ""
+    assert "octo-org/octo-repo has no branch 'loopforge-state'" in one_error_line(err)
+    code, _, err = run(capsys, "list", "--branch", "octo-org/no-such-repo@data")
+    assert code == 2 and "octo-org/no-such-repo has no branch 'data'" in one_error_line(err)
+    store = BranchRepository((make_github("t", fake_github_server.base_url, for_tests=True), "octo-org/octo-repo"))
+    LoopService(repository=store).create(ref="octo-org/octo-repo#3", repo="octo-org/octo-repo")
+    code, out, err = run(capsys, "--branch", "octo-org/octo-repo", "verify")
+    assert (code, err) == (0, "") and "1 of 1 records verify" in out

@@ -14,7 +14,7 @@ from loopforge import LoopService, LoopState
 from loopforge.errors import StoreCorrupt, StoreError, StoreMisconfigured
 from loopforge.repository import MemoryRepository, SQLiteRepository
 from loopforge.repository.factory import open_store
-from tests.dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV, local_server
+from tests.dynamo_server import local_server, use_local_aws
 
 
 def test_memory() -> None:
@@ -92,12 +92,8 @@ except StoreMisconfigured as exc:
 
 @pytest.fixture
 def dynamo(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name in CLEARED_AWS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in DUMMY_AWS_ENV.items():
-        monkeypatch.setenv(name, value)
     with local_server() as url:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+        use_local_aws(monkeypatch, url)
         yield url
 
 
