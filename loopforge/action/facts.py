@@ -40,7 +40,7 @@ def load_facts(session: Session, routed: Route, event: Event) -> Facts:
         at = policy_commit(session.gh_repo, event, routed, head)
         loaded = governance.load(session.gh_repo, routed.pr.base.ref, routed.pr.number, cfg.policy, head=head,
                                  governance_token=cfg.governance_token, api_url=cfg.api_url, at=at,
-                                 fallback=event.queue.base if event.queue is not None else None)
+                                 fallback=event.queue.base if event.queue is not None else routed.pr.base.ref)
     return Facts(head=head, governance=loaded)
 
 

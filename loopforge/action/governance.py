@@ -39,6 +39,7 @@ class Governance:
     #: where the policy was read: the base branch's name (its tip), or the commit a merge is judged at
     at: str | None = None
     at_commit: bool = False  # ``at`` is a commit (the base before a merge, a merge group's base)
+    missing: str | None = None  # the base commit asked for was not in the repository: read at the branch ``at``
 
     @property
     def digest(self) -> str | None:
@@ -68,6 +69,9 @@ class Governance:
                  f"from the base branch{' ' + self.at if self.at else ''}")
         digest = f" (sha256 {self.digest[:12]})" if self.digest else ""
         parts = [f"Policy {self.source}{digest} {where}; risk tier: {ev.risk_tier}."]
+        if self.missing:
+            parts.append(f"The base commit {self.missing[:12]} is not in the repository, so the policy was read "
+                         f"from the branch instead.")
         parts += list(ev.notes)
         return " ".join(parts)
 
@@ -100,8 +104,8 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
 
     ``at``: a base commit to read the policy, guards and gates at (the base before a merge, a merge group's
     base) instead of the base branch's current tip; ``fallback``: the branch to read when that commit is not in
-    the repository (only where the branch cannot hold the PR yet: a merge group's base). Without it an unknown
-    commit is an error that blocks (a merge is never judged by the base's tip after it)."""
+    the repository (GitHub only names commits it has, so this is for replayed or hand-made payloads; the summary
+    says so). Without it an unknown commit is an error that blocks."""
     governance_gh = make_github(governance_token, api_url) if governance_token else None
     ctx = GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
     # the branch the PR targets now: the payload of an event delivered before a retarget names the old base, and
@@ -115,8 +119,8 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
             if not (at and fallback and exc.status == 404):
                 raise
             # the commit is not in the repository (any more): the branch, which does not hold the PR yet
+            where = {"at": fallback, "at_commit": False, "missing": base_ref}
             base_ref = fallback
-            where = {"at": base_ref, "at_commit": False}
             text = read_base_file(gh_repo, base_ref, policy_path)
     except (GithubException, IsADirectoryError, UnicodeDecodeError) as exc:
         message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
