@@ -36,6 +36,12 @@ _STATUS_STATE = {"SUCCESS": ("completed", "success"), "FAILURE": ("completed", "
                  "EXPECTED": ("in_progress", None)}
 
 
+def _user_id(actor: Any) -> int | None:
+    """The immutable account id of a review's author (logins can be renamed), when GraphQL gave one."""
+    value = (actor or {}).get("databaseId") if isinstance(actor, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _rank(state: CheckState) -> int:
     if state.status != "completed":
         return 1
@@ -138,7 +144,7 @@ class GraphQLPullRequestContext:
             return self._fallback("reviews (over 100 reviewers)").reviews()
         return [Review(user=str((n.get("author") or {}).get("login") or "ghost"), state=str(n["state"]),
                        commit_id=(n.get("commit") or {}).get("oid"), submitted_at=_when(n.get("submittedAt")),
-                       id=int(n.get("databaseId") or 0)) for n in nodes]
+                       id=int(n.get("databaseId") or 0), user_id=_user_id(n.get("author"))) for n in nodes]
 
     def label_events(self) -> Sequence[LabelEvent]:
         found = self._pr.get("timelineItems") or {}

@@ -32,7 +32,8 @@ _PR = f"""number title body url state isDraft merged headRefName headRefOid base
       isCrossRepository authorAssociation author {{ login }} additions deletions changedFiles createdAt updatedAt
       labels(first: {PAGE}) {{ totalCount nodes {{ name }} }}
       files(first: {PAGE}) {{ totalCount nodes {{ path additions deletions changeType }} }}
-      latestOpinionatedReviews(first: {PAGE}) {{ totalCount nodes {{ databaseId author {{ login }} state
+      latestOpinionatedReviews(first: {PAGE}) {{ totalCount nodes {{ databaseId
+        author {{ login ... on User {{ databaseId }} ... on Bot {{ databaseId }} }} state
         commit {{ oid }} submittedAt }} }}
       timelineItems(itemTypes: [LABELED_EVENT, UNLABELED_EVENT], last: {PAGE}) {{ totalCount nodes {{
         __typename ... on LabeledEvent {{ actor {{ login }} label {{ name }} createdAt }}

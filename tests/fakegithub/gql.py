@@ -151,7 +151,7 @@ def _actor(fake: FakeGitHub, login: str | None) -> dict[str, Any] | None:
     if login is None:
         return None
     kind = "Bot" if login.endswith("[bot]") else ("Organization" if login == fake.owner else "User")
-    return {"__typename": kind, "login": login}
+    return {"__typename": kind, "login": login, "databaseId": fake.user(login)["id"]}
 
 
 def _login_of_email(email: str) -> str | None:
