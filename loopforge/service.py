@@ -362,6 +362,29 @@ class LoopService:
 
         return self._simple(record_id, build, idempotency_key, success=False, error=reason)
 
+    def violation(
+        self,
+        record_id: str,
+        trigger: str,
+        reason: str,
+        *,
+        rule: str,
+        evidence: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        actor: str | None = None,
+        occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> TransitionResult:
+        """Record that ``rule`` was broken without a state change (e.g. the trail was edited outside LoopForge):
+        a ``violation`` entry from and to the current state, counted in the head's ``violations``."""
+
+        def build(head: RecordHead) -> list[_Draft]:
+            return [_Draft(head.state, head.state, trigger, Outcome.VIOLATION, reason=reason, rule=rule,
+                           actor=actor, occurred_at=occurred_at, evidence=dict(evidence or {}),
+                           metadata=dict(metadata or {}), idempotency_key=idempotency_key)]
+
+        return self._simple(record_id, build, idempotency_key, success=True, error=None)
+
     def note(
         self,
         record_id: str,

@@ -40,6 +40,9 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
 
 def step(tmp_path: Path, gh: tuple[FakeGitHub, str], index: int, run_id: int, **kw: Any) -> StepResult:
     name, payload = event(index)
+    pr = payload.get("pull_request") or {}
+    if pr.get("merged"):  # the commit the merge made on the base (the fixture's SHA is not in the fake)
+        pr["merge_commit_sha"] = gh[0].set_file("master", "merged.txt", "merged\n", message="Merge pull request #2")
     return run_step(tmp_path / f"run{run_id}-{kw.get('attempt', 1)}", name, payload, api_url=gh[1], repo=REPO,
                     run_id=run_id, **kw)
 

@@ -470,6 +470,11 @@ def test_random_order_through_the_action(tmp_path: Path, in_order: list[LoopTran
     # GitHub after the burst: the PR is merged at head F (what GET /pulls/2 answers to every run)
     fake.add_pull(PR_NUMBER, HEADS["F"], base="master", body=pr["body"], title=pr["title"], user="Codertocat",
                   state="closed", merged=True, commits=[HEADS[h] for h in "ABCDEF"])
+    # the merge names the commit it made on master (judged at its parent; the fixture's SHA is not in the fake)
+    merge = fake.set_file("master", "merged.txt", "merged\n")
+    for _index, _name, payload in order:
+        if (payload.get("pull_request") or {}).get("merged"):
+            payload["pull_request"]["merge_commit_sha"] = merge
     with fake.serve() as url:
         runs = run_action(order, tmp_path, url, ACTION_THREADS)
         store = BranchRepository((make_github("ghs_burst", url, for_tests=True), REPO))

@@ -106,8 +106,11 @@ def ci_completed(sha: str = HEAD) -> tuple[str, dict[str, Any]]:
     return "workflow_run", payload
 
 
-def merged() -> tuple[str, dict[str, Any]]:
-    return "pull_request", fixture("pull_request-closed")
+def merged(merge_commit_sha: str) -> tuple[str, dict[str, Any]]:
+    """``pull_request.closed`` (merged) from the real payload, with the commit the merge made on the base."""
+    payload = fixture("pull_request-closed")
+    payload["pull_request"]["merge_commit_sha"] = merge_commit_sha
+    return "pull_request", payload
 
 
 # ---------------------------------------------------------------------------------------------- the repository
@@ -141,6 +144,10 @@ class Repo:
         assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
         assert result.outputs["record-id"] == RECORD, result.stdout + result.stderr
         return result
+
+    def merge_commit(self, path: str = "merged.txt", text: str = "merged\n") -> str:
+        """The commit a merge makes on the base (its first parent is the base before the merge)."""
+        return self.fake.set_file(BASE, path, text, message=f"Merge pull request #{PR}")
 
     def check(self, sha: str) -> CheckRun:
         """The one ``loopforge`` check run on ``sha``."""
@@ -342,13 +349,16 @@ def test_bypass_merge_is_a_violation_naming_the_blocking_rules(repo: Repo) -> No
     check = repo.check(HEAD)
     assert_checked(check, "completed", "failure", {"no blockers": "failed", "high-risk governance": "pending"})
 
+    merge = repo.merge_commit()
     repo.pull(labels=("do-not-merge",), state="closed", merged=True, merged_by="mallory")
-    result = repo.step(merged())
+    result = repo.step(merged(merge))
     assert result.code == 1 and result.outputs["state"] == "merged"
     assert result.outputs["verdict"] == "block"  # the gate as it stood when the merge was recorded
     errors = result.commands("error")
     assert len(errors) == 1, result.stdout
-    assert "ci_passed → merged broke policy:no blockers, policy:high-risk governance" in errors[0]
+    assert ("ci_passed → merged broke policy:no blockers, policy:high-risk governance, check:loopforge"
+            in errors[0]), errors
+    assert "merged while the check loopforge said block on the head" in errors[0]
     after = repo.check(HEAD)
     assert after.id == check.id
     assert_checked(after, "completed", "failure", {"no blockers": "failed", "high-risk governance": "pending"})
@@ -356,7 +366,7 @@ def test_bypass_merge_is_a_violation_naming_the_blocking_rules(repo: Repo) -> No
     violations = [e for e in repo.entries() if e["outcome"] == "violation"]
     assert len(violations) == 1
     assert violations[0]["to_state"] == "merged" and violations[0]["trigger"] == "pull_request.closed"
-    assert violations[0]["rule"] == "policy:no blockers, policy:high-risk governance"
+    assert violations[0]["rule"] == "policy:no blockers, policy:high-risk governance, check:loopforge"
     assert "label do-not-merge is present" in violations[0]["reason"]
     assert repo.head()["state"] == "merged" and repo.head()["violations"] == 1
     evaluation = repo.evaluation()

@@ -99,6 +99,7 @@ def _seed(fake: FakeGitHub) -> None:
     if fake.full_name == "octo-org/octo-repo":
         fake.add_pull(2, "3484a3fb816e0859fd6e1cea078d76385ff50625", base="main", head_ref="feature")
         fake.add_pull(104, "929f8209d40f77f4abc622a499c93a83babdbe64", base="main", head_ref="update-readme")
+        fake.known_shas.add("2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d")  # the merge group's head (its check run)
 
 
 class Fakes:

@@ -186,6 +186,16 @@ def seed_policy(fake: FakeGitHub, evil: str) -> None:
                   merged=True, merged_by=login)
     fake.add_review(PR, login, "APPROVED", HEAD)
     fake.add_label_event(PR, "governance-approved", login)
+    # the commit the merge made on master (its parent holds the policy): what the payload names, see with_merge
+    fake.pulls[PR].merge_commit_sha = fake.set_file("master", "merged.txt", "merged\n")
+
+
+def with_merge(payload: dict[str, Any], fake: FakeGitHub) -> dict[str, Any]:
+    """A merged PR's payload names the merge commit the fake made (the fixture's SHA is not in the fake)."""
+    pull = payload.get("pull_request") or {}
+    if pull.get("merged") and fake.pulls.get(PR) and fake.pulls[PR].merge_commit_sha:
+        pull["merge_commit_sha"] = fake.pulls[PR].merge_commit_sha
+    return payload
 
 
 def _login(evil: str) -> str:
@@ -337,7 +347,7 @@ def test_every_attack_in_every_field(tmp_path: Path, scenario: str, capfd: pytes
     for i, (attack, evil) in enumerate(ATTACKS.items()):
         name, payload = spec.event(evil)
         with github(spec, evil) as (fake, url):
-            seen = run_in_process(tmp_path / f"run{i}", name, payload, url, 3000 + i, capfd)
+            seen = run_in_process(tmp_path / f"run{i}", name, with_merge(payload, fake), url, 3000 + i, capfd)
             seen.checks = checks_of(fake)
         what = f"{scenario} / {attack}"
         assert_inert(seen, what)
@@ -351,7 +361,7 @@ def test_through_the_entrypoint(tmp_path: Path, scenario: str, evil: str) -> Non
     spec = SCENARIOS[scenario]
     name, payload = spec.event(evil)
     with github(spec, evil) as (fake, url):
-        result = run_step(tmp_path, name, payload, api_url=url, repo=REPO, run_id=4242)
+        result = run_step(tmp_path, name, with_merge(payload, fake), api_url=url, repo=REPO, run_id=4242)
         checks = checks_of(fake)
     assert not result.stderr.strip(), result.stderr[-2000:]
     assert_inert(Seen(result.code, result.stdout, result.summary, result.outputs, checks), scenario)
@@ -366,7 +376,7 @@ def test_policy_reasons_quote_the_hostile_text_escaped(tmp_path: Path) -> None:
     evil = "::add-mask::x\n::error::mallory"
     name, payload = spec.event(evil)
     with github(spec, evil) as (fake, url):
-        result = run_step(tmp_path, name, payload, api_url=url, repo=REPO, run_id=4343)
+        result = run_step(tmp_path, name, with_merge(payload, fake), api_url=url, repo=REPO, run_id=4343)
         checks = checks_of(fake)
     assert result.code == 1, result.stdout
     errors = [line for line in result.stdout.splitlines() if line.startswith("::error")]

@@ -258,6 +258,8 @@ def test_retargeting_the_base_branch_gains_nothing(repo: Repo) -> None:
     # merging into master anyway (an admin bypass) is judged by master's policy: a recorded violation
     repo.fake.pulls[PR].state, repo.fake.pulls[PR].merged = "closed", True
     closed = fixture("pull_request-closed")
+    # the commit the merge made on master (the fixture's SHA is not in the fake): judged at its parent
+    closed["pull_request"]["merge_commit_sha"] = repo.fake.set_file("master", "merged.txt", "merged\n")
     merged = repo.step(("pull_request", closed))
     assert merged.code == 1 and merged.outputs["state"] == "merged"
     (error,) = merged.commands("error")

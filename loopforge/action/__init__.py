@@ -6,11 +6,12 @@ one module each, in the order data flows::
     config   the inputs and GITHUB_* variables                        → Config
     event    the payload file                                         → Event      (ignored: exit 0)
     route    the record the event belongs to                          → Route      (none: exit 0)
-    facts    the record head, the base branch's policy and PR facts   → Facts
+    facts    the record head, the base's policy (at the base commit before a merge) and PR facts → Facts
+             (a record last changed by someone else: ``integrity`` verifies and flags what they changed)
     plan     which later steps run                                    → Plan
     govern   the service with the policy's guards; the merge gate     → LoopService, Gate
     record   the event's entries, then the policy evaluation          → Recorded
-    report   outputs, step summary, the check run on the PR head
+    report   outputs, step summary, the check run on the PR head (a merge group's head for the queue)
     exit     the exit-code contract, one table                        → 0 or 1
 
 ``pipeline.handle`` runs them; ``errors`` turns any exception into one ``::error`` (an ``isinstance`` table).

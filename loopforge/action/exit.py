@@ -2,7 +2,8 @@
 
 * exit 1 with one ``::error`` when LoopForge could not do its job (an exception: ``loopforge.action.errors``;
   here: a policy that cannot be used, a fact the token may not read), or a **violation** was recorded (a
-  merge/close the lifecycle or the policy forbade);
+  merge/close the lifecycle or the policy forbade), or the record's **trail was changed outside LoopForge**
+  (found now by load facts, or flagged by an earlier run: said on every event);
 * exit 1 with ``fail-on-block: true`` only when the gate **failed** (a rule failed: changes requested, a forged
   label, a gate said block — not merely pending) **and** the job runs for the PR's own commit
   (``pull_request``, ``pull_request_review``, ``pull_request_target``);
@@ -16,12 +17,14 @@ The first row of ``EXIT_RULES`` that applies gives the one ``::error``; any furt
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loopforge.action.facts import Facts
 from loopforge.action.govern import Gate
 from loopforge.action.plan import Plan
 from loopforge.action.session import Session
+from loopforge.github.integrity import describe as describe_integrity
+from loopforge.github.integrity import integrity_of
 from loopforge.github.recorder import Recorded
 from loopforge.states import LoopState
 from loopforge.text import clean_text
@@ -40,7 +43,8 @@ class Ending:
     merged: bool
     plan: Plan
     check_name: str
-    tampered: str | None = None  # the trail was edited outside LoopForge and no longer verifies
+    #: records whose trail was changed outside LoopForge: found now, or flagged by an earlier run
+    tampered: list[str] = field(default_factory=list)
 
     @property
     def blocked(self) -> bool:
@@ -65,7 +69,7 @@ def _blocked(e: Ending) -> str:
 
 
 EXIT_RULES: tuple[ExitRule, ...] = (
-    ExitRule("trail edited", lambda e: e.tampered is not None, lambda e: e.tampered or ""),
+    ExitRule("audit trail broken", lambda e: bool(e.tampered), lambda e: "; ".join(e.tampered)),
     ExitRule("lifecycle violation", lambda e: bool(e.violations), _violations),
     ExitRule("policy error", lambda e: e.policy_error is not None, lambda e: e.policy_error or ""),
     ExitRule("missing permission", lambda e: bool(e.permission_errors), lambda e: "; ".join(e.permission_errors)),
@@ -73,16 +77,22 @@ EXIT_RULES: tuple[ExitRule, ...] = (
 )
 
 
-def ending(session: Session, plan: Plan, recorded: Recorded, gate: Gate | None, facts: Facts) -> Ending:
+def ending(session: Session, plan: Plan, recorded: Recorded, gate: Gate | None, facts: Facts,
+           tampered: list[str] | None = None) -> Ending:
     record = recorded.record
     assert record is not None
     governance = facts.governance
+    tampered = list(tampered if tampered is not None else facts.flagged)
+    if facts.tampered is not None and facts.tampered.problem is not None and not tampered:
+        tampered.append(facts.tampered.message(record.record_id))  # found, but not flagged (e.g. a dry run)
+    broken = integrity_of(record.metadata)
+    if broken is not None and not any(line.startswith(f"{record.record_id}:") for line in tampered):
+        tampered.append(describe_integrity(record.record_id, broken))  # flagged earlier: said on every event
     return Ending(record_id=record.record_id, violations=recorded.violations,
                   policy_error=governance.error if governance else None,
                   permission_errors=governance.permission_errors() if governance else [], gate=gate,
                   merged=record.state is LoopState.MERGED, plan=plan, check_name=session.cfg.check_name,
-                  tampered=facts.tampered.message(record.record_id)
-                  if facts.tampered is not None and facts.tampered.problem is not None else None)
+                  tampered=tampered)
 
 
 def exit_code(session: Session, end: Ending) -> int:

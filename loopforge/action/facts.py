@@ -65,6 +65,8 @@ class Facts:
     #: the PR facts as read (the ``pr`` and ``head`` fields of the query)
     pull: Mapping[str, Any] = field(default_factory=dict)
     tampered: Tampered | None = None
+    #: one line per record found changed outside LoopForge and flagged by this run (``::error``)
+    flagged: list[str] = field(default_factory=list)
 
 
 def load_facts(session: Session, routed: Route, event: Event) -> Facts:
@@ -87,7 +89,15 @@ def load_facts(session: Session, routed: Route, event: Event) -> Facts:
         if routed.pr is not None and cfg.policy:
             head = session.store.head(routed.record_id)
     governance = None
-    if routed.pr is not None and cfg.policy and pull.get("pr"):
+    at = policy_commit(session.gh_repo, event, routed, head) if routed.pr is not None and cfg.policy else None
+    if at is not None and routed.pr is not None:  # a merge, a merge group: the policy at a base commit (REST)
+        from loopforge.action import governance as policy
+
+        with github_call("reading the policy at the base commit"):
+            governance = policy.load(session.gh_repo, routed.pr.base.ref, routed.pr.number, cfg.policy, head=head,
+                                     governance_token=cfg.governance_token, api_url=cfg.api_url, at=at,
+                                     fallback=event.queue.base if event.queue is not None else routed.pr.base.ref)
+    elif routed.pr is not None and cfg.policy and pull.get("pr"):
         from loopforge.action import governance as policy  # the rule engine: only for PRs with a policy
 
         with github_call("reading the policy from the base branch"):
@@ -100,33 +110,58 @@ def load_facts(session: Session, routed: Route, event: Event) -> Facts:
         with github_call("reading the policy from the base branch"):
             governance = policy.load(session.gh_repo, routed.pr.base.ref, routed.pr.number, cfg.policy, head=head,
                                      governance_token=cfg.governance_token, api_url=cfg.api_url)
-    tampered = _verify_if_edited(session, routed, snapshot) if snapshot is not None else None
+    tampered, flagged = _verify_if_edited(session, routed, snapshot, event) if snapshot is not None else (None, [])
     return Facts(head=head, governance=governance, check_run_known=bool(pull.get("head")),
                  check_run=our_check_run(pull) if routed.pr is not None else None, snapshot=snapshot, pull=pull,
-                 tampered=tampered)
+                 tampered=tampered, flagged=flagged)
 
 
-def _verify_if_edited(session: Session, routed: Route, snapshot: RecordSnapshot) -> Tampered | None:
-    """A record whose newest commit LoopForge did not make is verified in full (every entry file: the abnormal
-    case costs the requests the normal case saves), then read again so this run extends what is stored."""
+def _verify_if_edited(session: Session, routed: Route, snapshot: RecordSnapshot, event: Event
+                      ) -> tuple[Tampered | None, list[str]]:
+    """A record whose newest commit LoopForge did not make is checked in full before anything is appended: every
+    record the foreign commits changed is verified and flagged (``loopforge.action.integrity``: a violation entry
+    that never launders the edit), then the record is read again so this run extends what is stored."""
     if not snapshot.edited_by_someone_else or snapshot.head is None:
-        return None
-    from loopforge.service import LoopService
+        return None, []
+    from loopforge.action.integrity import flag_foreign
 
     branch = session.branch
     assert branch is not None and snapshot.record_provenance is not None
     branch.release(routed.record_id)  # read the entry files themselves, not the window in head.json
-    report = LoopService(repository=branch).verify(routed.record_id)
-    problem = None
-    if not report.ok:
-        first = report.problems[0]
-        where = f"entry {first.sequence}" if first.sequence is not None else "the record's head"
-        problem = f"{where}: {first.problem}"
-    if problem is not None:
-        branch.mark_broken(routed.record_id, problem)
+    flagged, problem = flag_foreign(session, event, routed.record_id, snapshot.record_provenance.oid)
+    # (no ``mark_broken`` trailer: the flag in the record's metadata repeats the error on every later event)
     branch.snapshot(routed.record_id, keys=event_keys_of(snapshot), extras=())
-    return Tampered(snapshot.record_provenance.describe(), problem)
+    return Tampered(snapshot.record_provenance.describe(), problem), flagged
 
 
 def event_keys_of(snapshot: RecordSnapshot) -> list[str]:
     return list(snapshot.keys)
+
+
+def policy_commit(gh_repo: Any, event: Event, routed: Route, head: RecordHead | None) -> str | None:
+    """The base commit whose policy judges this event, or None for the base branch's current tip.
+
+    A merge is judged by the policy at the base commit before it, a merge group by the policy at the group's
+    base: never at the base branch's tip, which after a merge holds the PR's own edits
+    (``loopforge.github.merge_judgement``)."""
+    from github import GithubException
+
+    from loopforge.github.merge_judgement import CommitInfo, merge_policy_commit
+
+    if event.merge_group is not None:
+        return event.merge_group.base_sha  # the queue tests the group on top of this base
+    pr = routed.pr
+    if pr is None or not (event.name == "pull_request" and event.action == "closed" and pr.merged):
+        return None
+
+    def commit_of(sha: str) -> CommitInfo:
+        commit = gh_repo.get_git_commit(sha)
+        return CommitInfo(parents=[p.sha for p in commit.parents], message=str(commit.message or ""))
+
+    try:
+        return merge_policy_commit(pr.merge_commit_sha, pr.head.sha, pr.commits, head.metadata if head else {},
+                                   commit_of) or pr.base.sha
+    except GithubException as exc:
+        if exc.status != 404:
+            raise
+        return pr.base.sha  # the merge commit is not readable: the base the PR was last compared with

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from loopforge.action.facts import Facts
 from loopforge.action.session import Session
+from loopforge.github.integrity import integrity_of
 from loopforge.github.recorder import Recorded
 from loopforge.github.render import GateRow, GateView, StaleApproval
 from loopforge.records import LoopRecord
 from loopforge.service import LoopService, Veto
 from loopforge.states import OPEN_PR_STATES, PENDING_PR_STATES, LoopState
+
+#: The gate row of a record whose trail was changed outside LoopForge (its own ``::error``: see ``exit``).
+AUDIT_TRAIL_ROW = "audit trail"
 
 
 @dataclass
@@ -31,9 +36,10 @@ def govern(session: Session, facts: Facts) -> LoopService:
     return LoopService(repository=session.store, guards=guards)
 
 
-def judge(service: LoopService, recorded: Recorded, facts: Facts) -> Gate | None:
+def judge(service: LoopService, recorded: Recorded, facts: Facts, *, queue: bool = False) -> Gate | None:
     """The gate of the PR after this event: the dry run of ``merged`` while it is open; the policy as it stood
-    at the merge for a merge recorded now; None otherwise."""
+    at the merge for a merge recorded now; None otherwise. ``queue``: the final verdict for a merge group. A
+    record whose trail was changed outside LoopForge blocks (its facts cannot be trusted)."""
     record = recorded.record
     assert record is not None
     governance = facts.governance
@@ -42,7 +48,39 @@ def judge(service: LoopService, recorded: Recorded, facts: Facts) -> Gate | None
                          lambda: governance.stale() if governance else [])
     if gate is None and record.state is LoopState.MERGED and recorded.outcome != "duplicate":
         gate = merged_gate(facts)
+    if queue:
+        gate = queue_gate(gate, record)
+    broken = integrity_of(record.metadata)
+    if broken is not None:
+        gate = with_integrity_row(gate, broken)
     return gate
+
+
+def queue_gate(gate: Gate | None, record: LoopRecord) -> Gate:
+    """The verdict posted on a merge group's head: final (the queue waits for it and nothing re-evaluates a
+    group later), so a pending rule blocks; a record that is not an open PR blocks with the lifecycle's reason."""
+    if gate is None:
+        row = GateRow(rule="lifecycle", status="failed",
+                      reason=f"the PR is {record.state.value}; only an open PR that may merge can be queued")
+        return Gate(GateView(verdict="block", rows=[row]), "block", True, [])
+    if gate.view.verdict == "pending":
+        note = " ".join(filter(None, [gate.view.note, "The merge queue needs a final answer: pending rules block "
+                                                      "the group."]))
+        return Gate(gate.view.model_copy(update={"verdict": "block", "note": note}), "block", gate.failed,
+                    gate.vetoes)
+    return gate
+
+
+def with_integrity_row(gate: Gate | None, broken: dict[str, Any]) -> Gate | None:
+    """A failed ``audit trail`` row first: the record's trail was changed outside LoopForge."""
+    if gate is None:
+        return None
+    first = broken.get("first_bad")
+    row = GateRow(rule=AUDIT_TRAIL_ROW, status="failed",
+                  reason=f"changed outside LoopForge at {f'entry {first}' if first is not None else 'its files'}: "
+                         f"{str(broken.get('problem'))[:300]}")
+    return Gate(gate.view.model_copy(update={"verdict": "block", "rows": [row, *gate.view.rows]}), "block", True,
+                gate.vetoes)
 
 
 def evaluate_gate(service: LoopService, record: LoopRecord,

@@ -4,7 +4,8 @@ Imported only for pull-request events (``loopforge.action.facts``): it pulls in 
 
 The policy is read from the PR's **base branch** at its current commit (never from the PR head), and guard
 modules and gate scripts are copied from the base branch's ``options.code_dir`` into a temporary directory:
-a PR that edits the policy or adds a guard is judged by the rules already in force.
+a PR that edits the policy or adds a guard is judged by the rules already in force. A merge is judged at the
+base commit before it, a merge group at its base (``at``; see ``loopforge.github.merge_judgement``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ class Governance:
     policy_guard: PolicyGuard | None = None
     error: str | None = None  # the policy could not be loaded: every merge is refused with this reason
     source: str | None = None
+    #: where the policy was read: the base branch's name (its tip), or the commit a merge is judged at
+    at: str | None = None
+    at_commit: bool = False  # ``at`` is a commit (the base before a merge, a merge group's base)
+    missing: str | None = None  # the base commit asked for was not in the repository: read at the branch ``at``
+
+    @property
+    def digest(self) -> str | None:
+        return self.policy_guard.policy.digest if self.policy_guard else None
 
     @property
     def fail_job_when_blocked(self) -> bool:
@@ -68,11 +77,17 @@ class Governance:
         ev = self.evaluation
         if ev is None:
             return None
+        where = (f"at base commit {self.at[:12]}" if self.at_commit and self.at else
+                 f"from the base branch{' ' + self.at if self.at else ''}")
         if len(ev.policy_parts) > 1:
             shown = " over ".join(f"{p['source']} (sha256 {p['sha256'][:12]})" for p in reversed(ev.policy_parts))
-            parts = [f"Policy {shown} from the base branch; risk tier: {ev.risk_tier}."]
+            parts = [f"Policy {shown} {where}; risk tier: {ev.risk_tier}."]
         else:
-            parts = [f"Policy {self.source} from the base branch; risk tier: {ev.risk_tier}."]
+            digest = f" (sha256 {self.digest[:12]})" if self.digest else ""
+            parts = [f"Policy {self.source}{digest} {where}; risk tier: {ev.risk_tier}."]
+        if self.missing:
+            parts.append(f"The base commit {self.missing[:12]} is not in the repository, so the policy was read "
+                         f"from the branch instead.")
         parts += list(ev.notes)
         return " ".join(parts)
 
@@ -131,23 +146,39 @@ def shared_policy_reader(gh_repo: Any, governance_gh: Any | None) -> Any:
 
 
 def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: RecordHead | None,
-         governance_token: str = "", api_url: str = "https://api.github.com") -> Governance:
+         governance_token: str = "", api_url: str = "https://api.github.com", at: str | None = None,
+         fallback: str | None = None) -> Governance:
     """The governance of one PR event read through the REST API (a request per fact). A missing policy file
     means no rules (only the lifecycle gates). The Action reads the same facts with its one GraphQL query
-    (``from_facts``); this path serves a PR the GraphQL read could not see."""
+    (``from_facts``); this path serves a PR the GraphQL read could not see, and a policy read at a commit.
+
+    ``at``: a base commit to read the policy, guards and gates at (the base before a merge, a merge group's
+    base) instead of the base branch's current tip; ``fallback``: the branch to read when that commit is not in
+    the repository (GitHub only names commits it has, so this is for replayed or hand-made payloads; the summary
+    says so). Without it an unknown commit is an error that blocks."""
     governance_gh = make_github(governance_token, api_url) if governance_token else None
     ctx = GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
     # the branch the PR targets now: the payload of an event delivered before a retarget names the old base, and
     # its run may finish last (it must not leave a weaker branch's verdict on the head commit)
-    base_ref = ctx.base_ref
+    base_ref = at or ctx.base_ref
+    where: dict[str, Any] = {"at": base_ref, "at_commit": at is not None}
     try:
-        text = read_base_file(gh_repo, base_ref, policy_path)
+        try:
+            text = read_base_file(gh_repo, base_ref, policy_path)
+        except GithubException as exc:
+            if not (at and fallback and exc.status == 404):
+                raise
+            # the commit is not in the repository (any more): the branch, which does not hold the PR yet
+            where = {"at": fallback, "at_commit": False, "missing": base_ref}
+            base_ref = fallback
+            text = read_base_file(gh_repo, base_ref, policy_path)
     except (GithubException, IsADirectoryError, UnicodeDecodeError) as exc:
         message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
-        return Governance(guards=[_broken_policy_guard(message)], error=message)
+        return Governance(guards=[_broken_policy_guard(message)], error=message, **where)
+    read_at = base_ref
     return _build(text, ctx, policy_path, base_ref, head,
-                  lambda code_dir: _checkout_code_dir(gh_repo, base_ref, code_dir),
-                  shared_policy_reader(gh_repo, governance_gh))
+                  lambda code_dir: _checkout_code_dir(gh_repo, read_at, code_dir),
+                  shared_policy_reader(gh_repo, governance_gh), where)
 
 
 def from_facts(extra: Mapping[str, Any], repo: str, number: int, policy_path: str, code_dir_read: str, *,
@@ -170,7 +201,7 @@ def from_facts(extra: Mapping[str, Any], repo: str, number: int, policy_path: st
         text = base_file(extra)
     except ValueError as exc:
         message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
-        return Governance(guards=[_broken_policy_guard(message)], error=message)
+        return Governance(guards=[_broken_policy_guard(message)], error=message, at=base_ref)
 
     def code(code_dir: str) -> Path | None:
         if code_dir.strip("/") != code_dir_read.strip("/"):  # a code_dir of its own: not in the read
@@ -178,33 +209,35 @@ def from_facts(extra: Mapping[str, Any], repo: str, number: int, policy_path: st
         checkout = Path(tempfile.mkdtemp(prefix="loopforge-base-"))
         return checkout if write_tree(extra, "code", checkout, code_dir.strip("/")) else None
 
-    return _build(text, ctx, policy_path, base_ref, head, code, shared_policy_reader(gh_repo, governance_gh))
+    return _build(text, ctx, policy_path, base_ref, head, code, shared_policy_reader(gh_repo, governance_gh),
+                  {"at": base_ref, "at_commit": False})
 
 
 def _build(text: str | None, ctx: PullRequestContext, policy_path: str, base_ref: str, head: RecordHead | None,
-           checkout: Callable[[str], Path | None], fetch_shared: Callable[[SharedRef], str]) -> Governance:
+           checkout: Callable[[str], Path | None], fetch_shared: Callable[[SharedRef], str],
+           where: dict[str, Any]) -> Governance:
     """The governance of a policy text (None: no policy file) with the facts ``ctx``, the base's code
     directory from ``checkout`` and a policy it ``extends`` from ``fetch_shared``."""
     if text is None:
-        return Governance()
+        return Governance(**where)
     try:
         policy = load_extended(text, policy_path, fetch=fetch_shared)
     except SharedPolicyUnreadable as exc:
         message = f"{exc} — merges are blocked until the shared policy can be read"
-        return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
+        return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path, **where)
     except PolicyError as exc:
         message = str(exc)
-        return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
+        return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path, **where)
     try:
         base_dir = checkout(policy.options.code_dir)
     except ValueError as exc:  # a file GraphQL could not carry, a path that would leave the checkout
         message = f"cannot copy {policy.options.code_dir} from {base_ref}: {exc}"
-        return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path)
+        return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path, **where)
     cache = ((head.metadata.get("policy") or {}).get("gates") if head else None) or {}
     history = (head.metadata.get("policy") if head else None) or {}
     guard = PolicyGuard(policy, ctx, base_dir=base_dir, gate_cache=cache if isinstance(cache, dict) else {},
                         history=history if isinstance(history, dict) else {})
-    return _with_policy_guards(Governance(guards=[guard], policy_guard=guard, source=policy_path), base_dir,
+    return _with_policy_guards(Governance(guards=[guard], policy_guard=guard, source=policy_path, **where), base_dir,
                                base_ref)
 
 

@@ -41,17 +41,19 @@ def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
     if routed is None:
         return ignored(session, event)
     started = time.monotonic()
+    flagged: list[str] = []  # records found changed outside LoopForge (kept across redos: flagged once)
     for attempt in itertools.count(1):
         facts = load_facts(session, routed, event)
-        plan = plan_run(cfg, routed, facts)
+        flagged += [line for line in facts.flagged if line not in flagged]
+        plan = plan_run(cfg, routed, facts, event)
         service = govern(session, facts)
         try:
             with session.one_write():
                 recorded = record(session, service, event, routed)
                 if recorded is None:
                     return 0  # a read-only token: warned; the workflow_run of the PR's CI records it
-                gate = judge(service, recorded, facts) if plan.judge_gate else None
-                current = record_policy(session, plan, service, event, recorded, facts)
+                gate = judge(service, recorded, facts, queue=plan.queue) if plan.judge_gate else None
+                current = record_policy(session, plan, service, event, recorded, facts, gate=gate)
         except ConcurrencyError:
             if attempt >= REDO_ATTEMPTS and time.monotonic() - started >= REDO_SECONDS:
                 raise
@@ -62,8 +64,6 @@ def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
                 raise
             warn_read_only(session, exc)
             return 0
-        if facts.tampered is not None and facts.tampered.problem is None:
-            log.warning(facts.tampered.message(routed.record_id), title="LoopForge: trail changed outside LoopForge")
-        report(session, plan, Report(routed, recorded, current, gate, facts))
-        return exit_code(session, ending(session, plan, recorded, gate, facts))
+        report(session, plan, Report(routed, recorded, current, gate, facts, event))
+        return exit_code(session, ending(session, plan, recorded, gate, facts, flagged))
     raise AssertionError("unreachable")  # pragma: no cover

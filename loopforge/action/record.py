@@ -7,10 +7,13 @@ the ``workflow_run`` of the PR's CI records the same facts with a write token.
 
 from __future__ import annotations
 
+from typing import Any
+
 from github import GithubException
 
 from loopforge.action.errors import github_call
 from loopforge.action.facts import Facts
+from loopforge.action.govern import Gate
 from loopforge.action.plan import Plan
 from loopforge.action.session import Session
 from loopforge.errors import ReadOnlyToken, StoreError
@@ -21,13 +24,14 @@ from loopforge.github.render import md_escape
 from loopforge.github.workflow_commands import append_summary
 from loopforge.records import LoopRecord
 from loopforge.service import LoopService
+from loopforge.states import LoopState
 
 
 def record(session: Session, service: LoopService, event: Event, routed: Route) -> Recorded | None:
     """The recorded step, or None when the token is read-only (warned here)."""
     try:
         with github_call("reading or writing the record"):
-            recorded = record_event(service, event, routed, session.cfg.run)
+            recorded = record_event(service, event, routed, session.cfg.run, check_name=session.cfg.check_name)
     except StoreError as exc:
         if not read_only(exc):
             raise
@@ -54,13 +58,38 @@ def read_only(exc: StoreError) -> bool:
 
 
 def record_policy(session: Session, plan: Plan, service: LoopService, event: Event, recorded: Recorded,
-                  facts: Facts) -> LoopRecord:
-    """Put the policy evaluation (what approved it, what blocked it) in the trail when the plan says so; the
-    record as it is now."""
+                  facts: Facts, *, gate: Gate | None = None) -> LoopRecord:
+    """Put the evaluation in the trail when the plan says so, in one entry: the policy's (what approved it, what
+    blocked it: ``policy.evaluated``) and the verdict the check shows for ``plan.check_sha``, kept per SHA in
+    ``metadata.gate`` so that a merge of that commit is judged against it without reading the trail
+    (``gate.evaluated`` when there is no policy: only for a merge group). The record as it is now."""
+    from loopforge.github.merge_judgement import gate_verdict, with_verdict
+
     record_ = recorded.record
     assert record_ is not None
-    if not plan.record_policy or facts.governance is None:
-        return record_
     key = f"gh:{session.cfg.run.run_id}:{event.kind}#policy"
-    facts.governance.record(service, record_.record_id, key, event.actor)
+    governance = facts.governance
+    evaluation = governance.evaluation if governance is not None and plan.record_policy else None
+    sha = plan.check_sha
+    entry: dict[str, Any] | None = None
+    patch: dict[str, Any] | None = None
+    if plan.keep_verdict and gate is not None and sha is not None and record_.state is not LoopState.MERGED:
+        entry = gate_verdict(gate.verdict, [(r.rule, r.status) for r in gate.view.rows],
+                             kind="merge_group" if event.name == "merge_group" else "head",
+                             at=event.occurred_at.isoformat(),
+                             policy_sha256=evaluation.policy_digest if evaluation else None,
+                             policy_commit=governance.at if governance and governance.at_commit else None,
+                             run_url=session.cfg.run.run_url(session.repo_name))
+        patch = with_verdict(record_.metadata, sha, entry)
+    if evaluation is not None:
+        service.note(record_.record_id, "policy.evaluated", reason=f"{evaluation.verdict}: {evaluation.reason}"[:500],
+                     evidence={"policy": evaluation.as_dict(), **({"gate": {"sha": sha, **entry}} if entry else {})},
+                     metadata={**evaluation.record_metadata(), **(patch or {})}, idempotency_key=key,
+                     actor=event.actor)
+    elif patch is not None and entry is not None and sha is not None:
+        service.note(record_.record_id, "gate.evaluated", reason=f"{entry['verdict']} on {sha[:12]}",
+                     evidence={"gate": {"sha": sha, **entry}}, metadata=patch, idempotency_key=key,
+                     actor=event.actor)
+    else:
+        return record_
     return service.get(record_.record_id) or record_

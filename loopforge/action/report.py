@@ -1,4 +1,5 @@
-"""Step 7 — report: the step outputs, one log line, the step summary and the check run on the PR head.
+"""Step 7 — report: the step outputs, one log line, the step summary and the check run on the PR head (on the
+merge group's head for ``merge_group.checks_requested``: the commit the queue waits on).
 
 The check run is what a required status check waits for; it shows the gate rule by rule and the newest
 ``HISTORY_ROWS`` entries (``loopforge history`` shows the whole trail).
@@ -16,6 +17,9 @@ from loopforge.action.plan import Plan
 from loopforge.action.session import Session
 from loopforge.errors import ReadOnlyToken
 from loopforge.github.checks import LOOKUP, CheckRunPoster
+from loopforge.github.events import Event
+from loopforge.github.integrity import describe as describe_integrity
+from loopforge.github.integrity import integrity_of
 from loopforge.github.recorder import Recorded, Route
 from loopforge.github.render import SummaryView, check_run_output, render_summary
 from loopforge.github.workflow_commands import append_summary
@@ -34,6 +38,7 @@ class Report:
     record: LoopRecord  # the record after every write of this run
     gate: Gate | None
     facts: Facts | None = None
+    event: Event | None = None
 
 
 def report(session: Session, plan: Plan, result: Report) -> None:
@@ -44,13 +49,14 @@ def report(session: Session, plan: Plan, result: Report) -> None:
     session.log.info("LoopForge: " + clean_text(f"{record.record_id}: {before} → {record.state.value} "
                                                 f"({recorded.outcome})", limit=300))
     append_summary(render_summary(view, max_bytes=1_000_000), path=session.cfg.summary_path)
-    if plan.post_check and result.routed.pr is not None:
+    if plan.post_check and plan.check_sha is not None and result.routed.pr is not None:
         facts = result.facts
         known: dict[str, Any] | object | None = LOOKUP
-        if facts is not None and facts.check_run_known:  # the one read said whether our check run exists
+        on_head = plan.check_sha == result.routed.pr.head.sha  # else a merge group's head: looked up
+        if on_head and facts is not None and facts.check_run_known:  # the one read said whether it exists
             run = facts.check_run
             known = None if run is None else {"id": run.id, "status": run.status}
-        post_check_run(session, result.routed.pr.head.sha, view, known)
+        post_check_run(session, plan.check_sha, view, known)
 
 
 def set_outputs(session: Session, result: Report) -> None:
@@ -67,8 +73,17 @@ def summary_view(session: Session, plan: Plan, result: Report) -> SummaryView:
         messages.append("This workflow run was already recorded; nothing was written again.")
     if not plan.write:
         messages.append("Dry run: nothing was stored and no check run was posted.")
-    if result.facts is not None and result.facts.tampered is not None:
+    broken = integrity_of(record.metadata)
+    if broken is not None:
+        messages.append(describe_integrity(record.record_id, broken))
+    elif result.facts is not None and result.facts.tampered is not None:
         messages.append(result.facts.tampered.message(record.record_id))
+    event = result.event
+    if plan.queue and event is not None and event.merge_group is not None and event.queue is not None:
+        group = event.merge_group
+        messages.append(f"Merge queue: this verdict is for the merge group {group.head_sha[:12]} (PR "
+                        f"#{event.queue.number} on {event.queue.base[:100]}, base {(group.base_sha or '?')[:12]}); "
+                        f"the merge is judged against it.")
     first = max(0, record.last_sequence - HISTORY_ROWS)
     entries = list(session.store.entries(record.record_id, after=first))
     if first:

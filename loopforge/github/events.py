@@ -9,6 +9,7 @@ an error naming the field).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -98,13 +99,16 @@ class PullRequest(_M):
     merged: StrictBool | None = None
     merged_at: datetime | None = None
     merged_by: User | None = None
-    merge_commit_sha: str | None = None
     html_url: str | None = None
     user: User | None = None
     head: Ref
     base: Ref
     labels: list[Label] = Field(default_factory=list)
     updated_at: datetime | None = None
+    #: for a merged PR: the commit the merge made on the base (the merge, squash or last rebased commit, or the
+    #: merge group's head when merged through a queue); its first parent is the base before the merge
+    merge_commit_sha: Sha | None = None
+    commits: StrictInt | None = None  # how many commits the PR has
 
     @field_validator("merge_commit_sha", mode="before")
     @classmethod
@@ -162,9 +166,53 @@ class CheckSuite(_M):
 
 
 class MergeGroup(_M):
+    """``merge_group``: the commit GitHub's merge queue built for one queue entry (the PRs ahead of it, then it)."""
+
     head_sha: Sha
     head_ref: str
+    base_sha: Sha | None = None
     base_ref: str | None = None
+
+
+#: ``destroyed`` reasons GitHub documents: the group was merged, became invalid, or its PR left the queue
+QUEUE_REASONS = frozenset({"merged", "invalidated", "dequeued"})
+
+
+@dataclass(frozen=True)
+class QueueRef:
+    """What a merge-queue branch name says: ``gh-readonly-queue/<base>/pr-<number>-<PR head sha>``."""
+
+    base: str
+    number: int
+    pr_head_sha: str
+
+
+_QUEUE_REF = re.compile(
+    r"^(?:refs/heads/)?gh-readonly-queue/(?P<base>[^\x00-\x20\x7f~^:?*\[\\]{1,255})/"
+    r"pr-(?P<number>[1-9][0-9]{0,9})-(?P<sha>[0-9a-f]{40}(?:[0-9a-f]{24})?)\Z")
+
+
+def parse_queue_ref(head_ref: str, base_ref: str | None = None) -> QueueRef:
+    """The PR a merge group tests, from its ``head_ref`` (with or without ``refs/heads/``).
+
+    GitHub names each queue entry's branch ``gh-readonly-queue/<base branch>/pr-<N>-<head sha of PR N>``; the
+    group's commit holds the PRs ahead in the queue and then PR N, which is the one this group decides. A name
+    of any other shape, a base that is not a valid branch name (``..``, ``//``, a trailing ``.lock`` or ``/``),
+    or one that disagrees with ``base_ref`` raises ``ValueError``: nothing is guessed from it.
+    """
+    m = _QUEUE_REF.match(head_ref) if len(head_ref) <= 400 else None
+    if m is None:
+        raise ValueError("not a merge-queue branch (gh-readonly-queue/<base>/pr-<number>-<sha>)")
+    base = m["base"]
+    if (".." in base or "//" in base or "@{" in base or base.startswith(("/", ".", "-")) or base.endswith(("/", "."))
+            or any(part.startswith(".") or part.endswith(".lock") for part in base.split("/"))):
+        raise ValueError("the base branch in the merge-queue branch is not a valid branch name")
+    if base_ref is not None and base_ref.removeprefix("refs/heads/") != base:
+        raise ValueError("the merge-queue branch names another base than base_ref")
+    number = int(m["number"])
+    if number > 2**31 - 1:
+        raise ValueError("the pull request number is out of range")
+    return QueueRef(base=base, number=number, pr_head_sha=m["sha"])
 
 
 # ---------------------------------------------------------------------------------------------- the facts
@@ -201,7 +249,9 @@ class Event(_M):
     ci_run_id: int | None = None
     ci_attempt: int | None = None
     pull_numbers: tuple[int, ...] = ()
-    merge_group_pr: int | None = None
+    merge_group: MergeGroup | None = None
+    queue: QueueRef | None = None  # the PR the merge group decides, from its head_ref
+    queue_reason: str | None = None  # ``merge_group.destroyed``: merged, invalidated or dequeued
 
     @property
     def kind(self) -> str:
@@ -221,9 +271,6 @@ SUPPORTED: dict[str, frozenset[str]] = {
     "check_suite": frozenset({"completed"}),
     "merge_group": frozenset({"checks_requested", "destroyed"}),
 }
-
-_QUEUE_PR = re.compile(r"/pr-(\d+)-[0-9a-f]+$")
-
 
 def _field_path(err: ValidationError, key: str) -> str:
     first = err.errors()[0]
@@ -310,9 +357,15 @@ def _parse(name: str, action: str, p: dict[str, Any]) -> Event:
                      occurred_at=suite.updated_at or utcnow())
     if name == "merge_group":
         group = _model(MergeGroup, p, "merge_group")
-        m = _QUEUE_PR.search(group.head_ref)
-        return Event(**base, ci_sha=group.head_sha, merge_group_pr=int(m.group(1)) if m else None,
-                     pull_numbers=(int(m.group(1)),) if m else ())
+        try:
+            queue = parse_queue_ref(group.head_ref, group.base_ref)
+        except ValueError as exc:
+            raise MalformedEvent(f"merge_group.head_ref: {exc}") from None
+        reason = p.get("reason")
+        if action == "destroyed" and (not isinstance(reason, str) or reason not in QUEUE_REASONS):
+            raise MalformedEvent("reason: expected merged, invalidated or dequeued")
+        return Event(**base, merge_group=group, queue=queue, pull_numbers=(queue.number,),
+                     queue_reason=reason if action == "destroyed" else None)
     raise UnsupportedEvent(f"event {name!r} is not tracked by LoopForge")  # pragma: no cover
 
 

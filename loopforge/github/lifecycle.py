@@ -203,6 +203,55 @@ def _pr_facts(pr: PullRequest, old: dict[str, Any] | None) -> tuple[dict[str, An
     return facts, fresh
 
 
+#: How many merge groups a record remembers (the newest; a PR re-queued many times forgets the oldest).
+MAX_QUEUE_GROUPS = 10
+
+
+def _plan_queue(event: Event, facts: dict[str, Any], pr: PullRequest, issue_record: bool) -> Plan:
+    """``merge_group``: the record keeps the group's head SHA (the commit the queue tests and, if it lands,
+    merges) with its base, so the merge is later judged against the verdict posted on that commit."""
+    group, queue = event.merge_group, event.queue
+    assert group is not None and queue is not None
+    old_pr = facts.get("pr")
+    create = S.ISSUE_CREATED if issue_record else (S.PR_DRAFT if pr.draft else S.PR_CREATED)
+    if old_pr and old_pr.get("number") != pr.number and old_pr.get("state") == "open" and not old_pr.get("merged"):
+        return Plan(create, [Step("note", None, event.kind, f"merge group for PR #{pr.number}, which this record "
+                                                            f"does not follow")], facts, pr.number, pr.head.sha)
+    prf, _fresh = _pr_facts(pr, old_pr)
+    facts["pr"] = prf
+    queued = dict(prf.get("queue") or {})
+    groups: dict[str, Any] = dict(queued.get("groups") or {})
+    at = _iso(event.occurred_at)
+    sha = group.head_sha
+    if event.action == "checks_requested":
+        groups.pop(sha, None)
+        groups[sha] = {"base_sha": group.base_sha, "base_ref": queue.base, "pr_head_sha": queue.pr_head_sha,
+                       "status": "checks_requested", "at": at}
+        while len(groups) > MAX_QUEUE_GROUPS:
+            groups.pop(next(iter(groups)))
+        reason = (f"PR #{pr.number} entered the merge queue of {queue.base[:100]}: group {sha[:12]} on base "
+                  f"{(group.base_sha or 'unknown')[:12]}")
+        if queue.pr_head_sha != pr.head.sha:
+            reason += f" (queued head {queue.pr_head_sha[:12]}, PR head now {pr.head.sha[:12]})"
+    else:
+        known = dict(groups.get(sha) or {"base_sha": group.base_sha, "base_ref": queue.base,
+                                         "pr_head_sha": queue.pr_head_sha})
+        known.update({"status": "destroyed", "reason": event.queue_reason, "destroyed_at": at})
+        groups[sha] = known
+        reason = f"merge group {sha[:12]} of PR #{pr.number} destroyed ({event.queue_reason})"
+    queued["groups"] = groups
+    queued["last"] = sha
+    prf["queue"] = queued
+    return Plan(create, [Step("note", None, event.kind, reason)], facts, pr.number, pr.head.sha)
+
+
+def queue_group(facts: dict[str, Any], sha: str | None) -> dict[str, Any] | None:
+    """The merge group with head ``sha`` the record's PR went through, or None."""
+    groups = ((facts.get("pr") or {}).get("queue") or {}).get("groups") or {}
+    found = groups.get(sha) if sha else None
+    return found if isinstance(found, dict) else None
+
+
 def plan_event(event: Event, current: LoopState | None, metadata: dict[str, Any],
                pr: PullRequest | None, *, issue_record: bool = False) -> Plan:
     """The facts and steps ``event`` implies for a record in ``current`` (None: it does not exist yet).
@@ -237,12 +286,11 @@ def plan_event(event: Event, current: LoopState | None, metadata: dict[str, Any]
                             facts)
             return Plan(S.ISSUE_CREATED, [Step("observe", S.ISSUE_CREATED, trigger)], facts)
 
-    if event.name == "merge_group":
-        return Plan(None, [Step("note", None, trigger, "entered the merge queue"
-                                if event.action == "checks_requested" else "left the merge queue")], facts)
-
     if pr is None:  # CI for a commit that is not the head of any open PR we know
         return Plan(None, [], facts)
+
+    if event.name == "merge_group":
+        return _plan_queue(event, facts, pr, issue_record)
 
     old_pr = facts.get("pr")
     if old_pr and old_pr.get("number") != pr.number and old_pr.get("state") == "open" and not old_pr.get("merged"):

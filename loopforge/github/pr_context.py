@@ -353,8 +353,9 @@ def read_base_file(gh_repo: Repository, base_ref: str, path: str) -> str | None:
     try:
         content = gh_repo.get_contents(path, ref=base_ref)
     except GithubException as exc:
-        if exc.status == 404:
-            return None
+        message = exc.data.get("message") if isinstance(exc.data, dict) else None
+        if exc.status == 404 and "no commit found" not in str(message).lower():
+            return None  # no such file; a ref or commit that does not exist is an error, not "no policy"
         raise
     if isinstance(content, list):
         raise IsADirectoryError(f"{path} on {base_ref} is a directory")

@@ -18,8 +18,9 @@ from typing import Any
 from loopforge.github.events import Event, PullRequest, linked_issues
 from loopforge.github.lifecycle import FACTS_KEY, Plan, Step, plan_event
 from loopforge.github.lookup import PullLookup
+from loopforge.github.merge_judgement import check_vetoes, merge_basis
 from loopforge.records import LoopRecord
-from loopforge.service import LoopService, TransitionResult
+from loopforge.service import LoopService, TransitionResult, Veto
 from loopforge.states import LoopState
 from loopforge.trail import LoopTransition, Outcome
 
@@ -105,6 +106,13 @@ def _evidence(event: Event, run: RunInfo, route_: Route, extra: dict[str, Any] |
         ev["label"] = event.label[:200]
     if event.assignee:
         ev["assignee"] = event.assignee
+    if event.merge_group is not None and event.queue is not None:
+        ev["merge_group"] = {"head_sha": event.merge_group.head_sha, "base_sha": event.merge_group.base_sha,
+                             "base_ref": event.queue.base[:200], "pr": event.queue.number}
+        if event.queue_reason:
+            ev["merge_group"]["reason"] = event.queue_reason
+    if route_.pr is not None and route_.pr.merged and route_.pr.merge_commit_sha:
+        ev["merge_commit_sha"] = route_.pr.merge_commit_sha
     if extra:
         ev.update(extra)
     return ev
@@ -120,8 +128,12 @@ def _metadata(plan: Plan) -> dict[str, Any]:
     return meta
 
 
-def record_event(service: LoopService, event: Event, route_: Route, run: RunInfo) -> Recorded:
-    """Apply the plan of ``event`` to its record; never drops an event (a step that cannot apply is rejected)."""
+def record_event(service: LoopService, event: Event, route_: Route, run: RunInfo, *,
+                 check_name: str | None = None) -> Recorded:
+    """Apply the plan of ``event`` to its record; never drops an event (a step that cannot apply is rejected).
+
+    ``check_name``: the required check the Action posts; a merge is then also judged against the verdict that
+    check last showed for the merged commit (``merge_judgement.check_vetoes``)."""
     repo = service.repository
     base_key = f"gh:{run.run_id}:{event.kind}"
     done_key = f"{base_key}#done"
@@ -165,7 +177,11 @@ def record_event(service: LoopService, event: Event, route_: Route, run: RunInfo
             result = service.reject(rid, step.state, step.trigger, step.reason, **kwargs)
         elif step.kind == "observe":
             assert step.state is not None
-            result = service.observe(rid, step.state, step.trigger, meta, **kwargs)
+            vetoes: list[Veto] = []
+            if step.state is LoopState.MERGED and check_name:
+                after = {**(head.metadata if head else {}), **metadata}  # the verdicts kept before this event
+                vetoes = check_vetoes(after, merge_basis(after), check_name)
+            result = service.observe(rid, step.state, step.trigger, meta, violations=vetoes, **kwargs)
         else:
             assert step.state is not None
             result = service.transition(rid, step.state, step.trigger, meta, **kwargs)

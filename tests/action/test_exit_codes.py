@@ -69,8 +69,12 @@ def review() -> Event:
     return "pull_request_review", fixture("pull_request_review-submitted")
 
 
-def merged() -> Event:
-    return "pull_request", fixture("pull_request-closed")
+def merged(merge_commit_sha: str) -> Event:
+    """``pull_request.closed`` (merged) naming the commit the merge made on the base (it is judged at its parent;
+    the fixture's SHA is not in the fake)."""
+    payload = fixture("pull_request-closed")
+    payload["pull_request"]["merge_commit_sha"] = merge_commit_sha
+    return "pull_request", payload
 
 
 def issue(action: str) -> Event:
@@ -145,7 +149,7 @@ def test_a_failed_gate_fails_only_the_jobs_of_the_prs_own_commit(repo: Repo) -> 
     checks = [r for r in repo.fake.check_runs(HEAD) if r.name == "loopforge"]
     assert len(checks) == 1 and checks[0].conclusion == "failure"  # the check run carries the block throughout
     # merged anyway: a violation, whatever fail-on-block says
-    result = repo.step(merged(), **{"fail-on-block": "false"})
+    result = repo.step(merged(repo.fake.set_file(BASE, "merged.txt", "merged\n")), **{"fail-on-block": "false"})
     assert_exit(result, 1, "lifecycle violation")
     assert result.outputs["state"] == "merged" and "broke policy:no blockers" in result.commands("error")[0]
 
@@ -179,7 +183,7 @@ def test_a_violation_fails_the_job_with_one_error(repo: Repo, inputs: dict[str, 
     """Merged while CI never passed: the lifecycle forbade it (no policy at all)."""
     repo.pull()
     assert_exit(repo.step(pr("opened"), **inputs), 0)  # pr_created: pending, not failed
-    result = repo.step(merged(), **inputs)
+    result = repo.step(merged(repo.fake.set_file(BASE, "merged.txt", "merged\n")), **inputs)
     assert_exit(result, 1, "lifecycle violation")
     assert result.outputs["state"] == "merged" and "pr_created → merged" in result.commands("error")[0]
 

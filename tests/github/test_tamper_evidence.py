@@ -37,10 +37,10 @@ def test_an_edited_entry_is_named_and_the_run_fails(tmp_path: Path) -> None:
         again = floor.step(*lifecycle[4], url)  # LoopForge made the last commit, marked: the edit is still seen
     assert result.code == 1
     errors = [line for line in result.stdout.splitlines() if line.startswith("::error")]
-    assert len(errors) == 1 and "trail edited" in errors[0] and "entry 2" in errors[0], result.stdout
+    assert len(errors) == 1 and "audit trail broken" in errors[0] and "entry 2" in errors[0], result.stdout
     assert RECORD.split("/")[0] in errors[0]
     summary = fake.check_runs(floor.head_sha)[0].output["summary"]
-    assert "edited outside LoopForge" in summary, summary[:1500]
+    assert "changed outside LoopForge" in summary, summary[:1500]
     entries = [p for p in fake.branch_files("loopforge-state")
                if p.startswith("records/Codertocat/Hello-World/1/entries/")]
     assert len(entries) > 6  # the event was recorded after the edited entry: nothing was rewritten
