@@ -6,9 +6,10 @@ A bad value is an ``InputError`` with one line saying what is accepted; nothing 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loopforge.errors import InputError
+from loopforge.evidence.action_step import evidence_env
 from loopforge.github.recorder import RunInfo
 
 #: Events whose job runs for the pull request's own head commit: only there does a failing job sit on the PR
@@ -64,6 +65,8 @@ class Config:
     #: test-only (``LOOPFORGE_TEST_FAST_RETRY=<seconds>``): the retry policy without sleeps and this client
     #: timeout (whole seconds), for fault-injection tests against a fake GitHub (``make_github(for_tests=True)``)
     test_fast_retry: int | None = None
+    #: the inputs attest and signing-key and the OIDC variables (loopforge.evidence.action_step.attest_step)
+    evidence_env: Mapping[str, str] = field(default_factory=dict)
     #: ``GITHUB_GRAPHQL_URL`` (set on every runner; GHES: ``https://HOST/api/graphql``); "" derives it from
     #: ``api_url`` (``loopforge.github.graphql.graphql_url_for``)
     graphql_url: str = ""
@@ -99,4 +102,5 @@ class Config:
             summary_path=env.get("GITHUB_STEP_SUMMARY") or None,
             test_fast_retry=_test_fast_retry(env),
             graphql_url=env.get("GITHUB_GRAPHQL_URL", ""),
+            evidence_env=evidence_env(env),
         )

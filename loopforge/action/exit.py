@@ -45,6 +45,8 @@ class Ending:
     check_name: str
     #: records whose trail was changed outside LoopForge: found now, or flagged by an earlier run
     tampered: list[str] = field(default_factory=list)
+    #: the merge's signed evidence could not be written (loopforge.evidence; a re-run writes it)
+    evidence_error: str | None = None
 
     @property
     def blocked(self) -> bool:
@@ -72,13 +74,14 @@ EXIT_RULES: tuple[ExitRule, ...] = (
     ExitRule("audit trail broken", lambda e: bool(e.tampered), lambda e: "; ".join(e.tampered)),
     ExitRule("lifecycle violation", lambda e: bool(e.violations), _violations),
     ExitRule("policy error", lambda e: e.policy_error is not None, lambda e: e.policy_error or ""),
+    ExitRule("evidence", lambda e: e.evidence_error is not None, lambda e: e.evidence_error or ""),
     ExitRule("missing permission", lambda e: bool(e.permission_errors), lambda e: "; ".join(e.permission_errors)),
     ExitRule("merge blocked", lambda e: e.blocked and e.plan.fail_on_block and e.plan.on_pr_commit, _blocked),
 )
 
 
 def ending(session: Session, plan: Plan, recorded: Recorded, gate: Gate | None, facts: Facts,
-           tampered: list[str] | None = None) -> Ending:
+           tampered: list[str] | None = None, evidence_error: str | None = None) -> Ending:
     record = recorded.record
     assert record is not None
     governance = facts.governance
@@ -92,7 +95,7 @@ def ending(session: Session, plan: Plan, recorded: Recorded, gate: Gate | None, 
                   policy_error=governance.error if governance else None,
                   permission_errors=governance.permission_errors() if governance else [], gate=gate,
                   merged=record.state is LoopState.MERGED, plan=plan, check_name=session.cfg.check_name,
-                  tampered=tampered)
+                  tampered=tampered, evidence_error=evidence_error)
 
 
 def exit_code(session: Session, end: Ending) -> int:

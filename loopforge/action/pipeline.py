@@ -16,6 +16,7 @@ import itertools
 import random
 import time
 
+from loopforge.action.attest import attest
 from loopforge.action.config import Config
 from loopforge.action.exit import ending, exit_code
 from loopforge.action.facts import load_facts
@@ -64,6 +65,7 @@ def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
                 raise
             warn_read_only(session, exc)
             return 0
-        report(session, plan, Report(routed, recorded, current, gate, facts, event))
-        return exit_code(session, ending(session, plan, recorded, gate, facts, flagged))
+        evidence = attest(session, plan, event, routed, current)
+        report(session, plan, Report(routed, recorded, current, gate, facts, event, evidence.summary or None))
+        return exit_code(session, ending(session, plan, recorded, gate, facts, flagged, evidence.error))
     raise AssertionError("unreachable")  # pragma: no cover

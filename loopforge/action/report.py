@@ -39,6 +39,7 @@ class Report:
     gate: Gate | None
     facts: Facts | None = None
     event: Event | None = None
+    evidence: str | None = None  # one sentence about the merge's signed evidence (loopforge.evidence)
 
 
 def report(session: Session, plan: Plan, result: Report) -> None:
@@ -84,6 +85,8 @@ def summary_view(session: Session, plan: Plan, result: Report) -> SummaryView:
         messages.append(f"Merge queue: this verdict is for the merge group {group.head_sha[:12]} (PR "
                         f"#{event.queue.number} on {event.queue.base[:100]}, base {(group.base_sha or '?')[:12]}); "
                         f"the merge is judged against it.")
+    if result.evidence:
+        messages.append(result.evidence)
     first = max(0, record.last_sequence - HISTORY_ROWS)
     entries = list(session.store.entries(record.record_id, after=first))
     if first:

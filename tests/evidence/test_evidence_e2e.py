@@ -3,11 +3,8 @@ GitHub: a governed PR merged → signed statements on the data branch for the me
 verify`` passes with the public key; one changed byte, the wrong commit, an edited trail entry → it fails naming
 why; a bypass merge → a statement with FAILED.
 
-INTEGRATION (lead): these tests need the Action to call ``loopforge.evidence.action_step.attest_step`` after a
-merge is recorded: the exact wiring of the ``loopforge/action/`` pipeline is commit 7dd2d6d on branch wt-evidence
-(``git show 7dd2d6d -- loopforge/action``; with it these 3 tests passed, then it was reverted), plus the inputs
-``attest`` / ``signing-key`` in action.yml. Until then they fail, so the module is marked ``xfail(strict=True)``:
-once the wiring lands they pass, strict xfail turns that into a failure, and the marker below must be deleted.
+
+The Action calls ``loopforge.evidence.action_step.attest_step`` in its attest step (loopforge/action/attest.py).
 """
 
 from __future__ import annotations
@@ -26,9 +23,6 @@ from loopforge.evidence.cli import main as evidence_cli
 from tests.action_harness import StepResult, run_step
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import assert_clean
-
-# INTEGRATION: delete this marker when the Action calls attest_step (see the module docstring).
-pytestmark = pytest.mark.xfail(strict=True, reason="needs the Action wiring of loopforge.evidence (lead)")
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "lifecycle"
 REPO = "Codertocat/Hello-World"
