@@ -103,8 +103,13 @@ class Repo:
         return [e["evidence"]["policy"] for e in entries if e["trigger"] == "policy.evaluated"]
 
     def policy_reads(self) -> list[str]:
-        return [entry["query"] for entry in self.fake.log
+        """Where the policy was read, as ``ref=<branch>``: REST contents reads and the one GraphQL read (a commit
+        is named by the branches whose tip it is)."""
+        rest = [entry["query"] for entry in self.fake.log
                 if entry["method"] == "GET" and entry["path"].endswith("/contents/.github/loopforge.yml")]
+        graphql = ["ref=" + ",".join(self.fake.branches_at(sha) or [sha]) for sha, path in self.fake.file_reads
+                   if path == ".github/loopforge.yml"]
+        return rest + graphql
 
 
 @pytest.fixture

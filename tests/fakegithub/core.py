@@ -301,6 +301,8 @@ class FakeGitHub:
         self.signed_commits: set[str] = set()
         #: one (kind, root fields, status) per GraphQL request: ``graphql_count()`` sums them
         self.graphql_log: list[tuple[str, tuple[str, ...], int]] = []
+        #: (commit sha, path) of every file GraphQL read (``object(expression: "REV:PATH")``, ``Commit.file``)
+        self.file_reads: list[tuple[str, str]] = []
         self.created_at = _now()
 
         first = self.git.put_commit(
@@ -516,6 +518,11 @@ class FakeGitHub:
     def graphql_points(self) -> int:
         """GraphQL rate-limit points spent: 1 per query, 5 per mutation (GitHub's secondary-limit weight)."""
         return sum(5 if kind == "mutation" else 1 for kind, _f, _s in self.graphql_log)
+
+    def branches_at(self, sha: str) -> list[str]:
+        """The names of the branches whose tip is ``sha``."""
+        return sorted(name.removeprefix("refs/heads/") for name, tip in self.refs.items()
+                      if tip == sha and name.startswith("refs/heads/"))
 
     def graphql_count(self, kind: str | None = None, field: str | None = None) -> int:
         """GraphQL requests answered, by ``kind`` (query/mutation) and root ``field`` (e.g. createCommitOnBranch)."""

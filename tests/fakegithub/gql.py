@@ -260,6 +260,7 @@ def _object(_repo: Any, info: Any, expression: str | None = None, oid: str | Non
         return None
     if not sep:
         return git_object(fake, sha)
+    fake.file_reads.append((sha, path))
     entry = fake.git.lookup(fake.git.commits[sha].tree, path)
     return None if entry is None else git_object(fake, entry.sha)
 
@@ -281,6 +282,7 @@ def _ref(_repo: Any, info: Any, qualifiedName: str) -> Any:
 @resolver("Commit", "file")
 def _file(commit: dict[str, Any], info: Any, path: str) -> Any:
     fake: FakeGitHub = info.context
+    fake.file_reads.append((commit["oid"], path.strip("/")))
     entry = fake.git.lookup(fake.git.commits[commit["oid"]].tree, path.strip("/"))
     if entry is None or not path.strip("/"):
         return None
