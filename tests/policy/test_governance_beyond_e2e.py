@@ -318,13 +318,19 @@ def explain(repo: Repo, *args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), ""
 
 
+def writes(repo: Repo) -> int:
+    """Requests that could write (GraphQL queries are POSTs, not writes)."""
+    fake = repo.fake
+    return fake.count("POST") - fake.graphql_count("query") + fake.count("PATCH") + fake.count("PUT")
+
+
 def test_policy_explain_pr_agrees_with_the_action(repo: Repo) -> None:
     repo.policy(SAME_DIFF)
     first = repo.fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)
     repo.pull(first, files=[("infra/vpc.tf", 1, 0, "added")])
     repo.fake.add_review(PR, "alice", "APPROVED", first)
     action = repo.step(ci_completed(first))
-    writes_before = (repo.fake.count("POST") - repo.fake.graphql_count("query") + repo.fake.count("PATCH") + repo.fake.count("PUT"))
+    writes_before = writes(repo)
     code, out, err = explain(repo)
     assert err == "" and code == 0 and action.outputs["verdict"] == "pass"
     assert "verdict: pass" in out.splitlines()
@@ -332,7 +338,7 @@ def test_policy_explain_pr_agrees_with_the_action(repo: Repo) -> None:
     assert "  [passed] lifecycle: ci_passed may merge" in out.splitlines()
     assert any(line.startswith("  reviews: [alice APPROVED on " + first[:7]) for line in out.splitlines()), out
     assert any(line.startswith("  diff_blobs: {infra/vpc.tf: ") for line in out.splitlines()), out
-    assert (repo.fake.count("POST") - repo.fake.graphql_count("query") + repo.fake.count("PATCH") + repo.fake.count("PUT")) == writes_before  # GraphQL queries are POSTs, not writes
+    assert writes(repo) == writes_before
 
     # the diff changes: the Action blocks (stale approval); explain says the same, rule by rule
     changed = repo.fake.set_file(HEAD_REF, "infra/vpc.tf", VPC + "# more\n")
