@@ -20,8 +20,9 @@ from tests.action_harness import run_step
 from tests.dynamo_server import DUMMY_AWS_ENV, local_server
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import assert_clean
+from tests.paths import LIFECYCLE_FILES
 
-LIFECYCLE = sorted((Path(__file__).parent / "fixtures" / "lifecycle").glob("*.json"))
+LIFECYCLE = LIFECYCLE_FILES
 REPO = "Codertocat/Hello-World"
 
 

@@ -16,15 +16,14 @@ import pytest
 from tests.action_harness import StepResult, run_step
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import assert_clean
+from tests.paths import lifecycle_delivery
 
-LIFECYCLE = sorted((Path(__file__).parent / "fixtures" / "lifecycle").glob("*.json"))
 REPO = "Codertocat/Hello-World"
 HEAD_JSON = "records/Codertocat/Hello-World/1/head.json"
 
 
 def event(index: int) -> tuple[str, dict[str, Any]]:
-    path = LIFECYCLE[index]
-    return path.stem.split("-")[1], json.loads(path.read_text())
+    return lifecycle_delivery(index)
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from tests.faults import (
     sweep,
     tally,
 )
+from tests.paths import ROOT
 
 SAMPLE = {"reset-after": 1, "409": 1, "422": 1, "502": 4, "500": 8, "503": 8, "403-secondary": 8, "429": 8,
           "reset": 8, "outage-502": 8, "outage-reset": 8, "timeout": 12}
@@ -236,7 +237,7 @@ def test_the_benchmark_prints_its_table(tmp_path: Path) -> None:
     import sys
 
     out = tmp_path / "faults.json"
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "faults.py"
+    script = ROOT / "benchmarks" / "faults.py"
     proc = subprocess.run([sys.executable, str(script), "--kinds", "409", "--every", "12", "--no-dynamodb",
                            "--workers", "1", "--resume", "--json", str(out)],
                           capture_output=True, text=True, timeout=300, check=False)

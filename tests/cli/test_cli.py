@@ -15,6 +15,7 @@ import pytest
 from loopforge import LoopService, LoopState
 from loopforge.cli import main
 from loopforge.repository import SQLiteRepository
+from tests.paths import LIFECYCLE_FILES
 
 S = LoopState
 
@@ -112,7 +113,7 @@ def test_console_script_and_env_db(db: str) -> None:
 
 
 def test_replay_fixture_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    files = sorted(str(p) for p in (Path(__file__).parent.parent / "fixtures" / "lifecycle").glob("*.json"))
+    files = [str(p) for p in LIFECYCLE_FILES]
     db = str(tmp_path / "replay.db")
     summary = tmp_path / "summary.md"
     code, out, _ = run(capsys, "--db", db, "replay", *files, "--summary", str(summary))

@@ -21,8 +21,9 @@ from loopforge.cli import main
 from loopforge.cli.output import CsvWriter, csv_cell
 from loopforge.cli.progress import echo, enabled, progress
 from loopforge.repository import SQLiteRepository
+from tests.paths import LIFECYCLE_FILES
 
-LIFECYCLE = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "lifecycle").glob("*.json"))
+LIFECYCLE = LIFECYCLE_FILES
 
 
 @pytest.mark.parametrize("value, cell", [

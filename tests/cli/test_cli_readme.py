@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.paths import ROOT
+
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SECTION = README.split("## The command line\n", 1)[1].split("\n## ", 1)[0]
 BLOCKS = re.findall(r"```bash\n(.*?)```", SECTION, re.S)

@@ -4,10 +4,8 @@ against the in-toto attestation package, and the contract every attestation stor
 from __future__ import annotations
 
 import copy
-import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +28,8 @@ from loopforge.repository.base import Repository
 from loopforge.repository.memory import MemoryRepository
 from loopforge.service import LoopService
 from loopforge.states import LoopState
+from tests.paths import lifecycle_delivery
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "lifecycle"
 RECORD = "Codertocat/Hello-World#1"
 MERGE_SHA = "c4295bd74fb0f4fda03689c3df3f2803b658fd85"
 HEAD_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
@@ -40,8 +38,7 @@ POLICY_SHA = "5" * 64
 
 
 def payload(stem: str) -> tuple[str, dict[str, Any]]:
-    path = next(p for p in sorted(FIXTURES.glob("*.json")) if p.stem.startswith(stem))
-    return path.stem.split("-")[1], json.loads(path.read_text())
+    return lifecycle_delivery(stem)
 
 
 def policy_evidence(verdict: str = "pass", digest: str = POLICY_SHA) -> dict[str, Any]:

@@ -7,11 +7,12 @@ import contextlib
 import io
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+from tests.paths import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 BLOCKS = [b for b in re.findall(r"```python\n(.*?)```", README, re.S) if b.startswith("from loopforge")]
 
 

@@ -16,22 +16,17 @@ import hashlib
 import io
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from loopforge.github.render import md_escape
 from loopforge.policy.explain import run as explain_run
-from tests.action_harness import ROOT
-from tests.fakegithub import FakeGitHub
-from tests.fakegithub.fixtures import assert_clean
 from tests.fakegithub.gitstore import Person, TreeEntry
-from tests.test_governance_e2e import (
+from tests.governance import (
     BASE,
     HEAD_REF,
     PR,
+    RECORD,
     Repo,
     assert_checked,
     ci_completed,
@@ -39,7 +34,9 @@ from tests.test_governance_e2e import (
     reason_of,
     statuses,
 )
+from tests.paths import ROOT
 
+REPO_OPTIONS = {"record": RECORD}
 VPC = 'resource "aws_vpc" "main" { cidr_block = "10.0.0.0/16" }\n'
 SAME_DIFF = """\
 version: 1
@@ -48,14 +45,6 @@ rules:
     require:
       approvals: {count: 1, from: {users: [alice]}, invalidate_on_push: {except_same_diff: true}}
 """
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Iterator[Repo]:
-    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
-    with fake.serve() as url:
-        yield Repo(fake, url, tmp_path)
-    assert_clean(fake)
 
 
 def rebase(repo: Repo, files: dict[str, str]) -> str:

@@ -17,6 +17,7 @@ from loopforge.report.build import build_report
 from loopforge.report.page import anchor
 from loopforge.repository import MemoryRepository, SQLiteRepository
 from loopforge.service import Veto
+from tests.paths import ROOT
 from tests.report.conftest import T0
 
 S = LoopState
@@ -158,11 +159,11 @@ def test_the_action_and_the_command_line_do_not_import_the_chart_library() -> No
             "assert 'pygal' not in sys.modules, 'pygal imported'; "
             "from loopforge.report import charts; assert 'pygal' in sys.modules")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[2])
+                            cwd=ROOT)
     assert result.returncode == 0, result.stderr
     for module in ("loopforge.action", "loopforge.action_cli"):
         probe = subprocess.run([sys.executable, "-c", f"import importlib.util, sys\n"
                                 f"if importlib.util.find_spec('{module}'):\n"
                                 f"    import {module}\nassert 'pygal' not in sys.modules"],
-                               capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+                               capture_output=True, text=True, cwd=ROOT)
         assert probe.returncode == 0, probe.stderr

@@ -14,7 +14,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +37,7 @@ from loopforge.repository.dynamodb import (
 )
 from loopforge.testing import RepositoryContract
 from loopforge.trail import LoopTransition, Outcome
+from tests.paths import ROOT
 
 S = LoopState
 
@@ -209,7 +209,7 @@ def test_create_table_is_idempotent_and_sparse(server_env: str) -> None:
 
 
 def test_the_documented_table_is_the_created_table() -> None:
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "dynamodb.md").read_text()
+    doc = (ROOT / "docs" / "dynamodb.md").read_text()
     [cfn] = re.findall(r"```yaml\n(Resources:.*?)```", doc, re.S)
     props = yaml.safe_load(cfn)["Resources"]["LoopForgeTable"]["Properties"]
     want = table_definition("loopforge")
