@@ -10,9 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.paths import ROOT
+from tests.readme import CLI_BLOCKS, README, TWO_COMMANDS
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 BLOCKS = [b for b in re.findall(r"```python\n(.*?)```", README, re.S) if b.startswith("from loopforge")]
 
 
@@ -62,9 +61,6 @@ def test_every_example_is_run() -> None:
     """No runnable block sits in the README untested: the ```python blocks run here, in order; the first ```bash
     block (the two commands) in tests/packaging/test_readme_start.py; the command-line one in
     tests/cli/test_cli_readme.py. Other ```python blocks show signatures (a protocol, a test class), not programs."""
-    from tests.cli.test_cli_readme import BLOCKS as CLI_BLOCKS
-    from tests.packaging.test_readme_start import TWO_COMMANDS
-
     python = re.findall(r"```python\n(.*?)```", README, re.S)
     assert [b for b in python if b.startswith("from loopforge")] == BLOCKS
     assert all(b.startswith(("from loopforge", "class ", "import pytest")) for b in python)

@@ -17,10 +17,9 @@ import sys
 from pathlib import Path
 
 from tests.paths import ROOT
+from tests.readme import README, TWO_COMMANDS
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 CI_RUN = ROOT / ".ci" / "run"
-TWO_COMMANDS = "pip install . && loopforge demo\nbash .ci/run\n"
 
 
 def first_block() -> str:

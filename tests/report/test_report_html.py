@@ -18,7 +18,7 @@ from loopforge.report.page import anchor
 from loopforge.repository import MemoryRepository, SQLiteRepository
 from loopforge.service import Veto
 from tests.paths import ROOT
-from tests.report.conftest import T0
+from tests.report.helpers import T0
 
 S = LoopState
 HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "\"><svg onload=alert(1)>",
