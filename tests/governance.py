@@ -37,6 +37,29 @@ INFRA_FILES: list[tuple[Any, ...]] = [("infra/vpc.tf", 10, 0), ("README.md", 1, 
 Event = tuple[str, dict[str, Any]]
 
 
+def governance_policy(*, risk_files: tuple[str, ...] = ("infra/**",), invalidate_on_push: str | None = None) -> str:
+    """The high-risk governance policy of docs/policy.md: no ``do-not-merge`` label, and a PR touching
+    ``risk_files`` needs two approvals from the security approvers and their ``governance-approved`` label."""
+    files = ", ".join(f'"{f}"' for f in risk_files)
+    invalidate = "" if invalidate_on_push is None else f", invalidate_on_push: {invalidate_on_push}"
+    return f"""\
+version: 1
+risk:
+  high: {{files: [{files}]}}
+approvers:
+  security: [alice, bob]
+rules:
+  - name: no blockers
+    require:
+      no_labels: [do-not-merge]
+  - name: high-risk governance
+    if: {{risk: high}}
+    require:
+      approvals: {{count: 2, from: {{approvers: security}}{invalidate}}}
+      label: {{name: governance-approved, added_by: {{approvers: security, permission: admin}}}}
+"""
+
+
 # ---------------------------------------------------------------------------------------------- payloads
 @functools.cache
 def _real_label() -> dict[str, Any]:

@@ -29,6 +29,7 @@ from tests.governance import (
     Repo,
     assert_checked,
     ci_completed,
+    governance_policy,
     merged,
     pr_event,
     reason_of,
@@ -38,22 +39,7 @@ from tests.governance import (
 CODE_DIR = ".github/loopforge"
 REPO_OPTIONS = {"record": RECORD}
 
-POLICY = """\
-version: 1
-risk:
-  high: {files: ["infra/**"]}
-approvers:
-  security: [alice, bob]
-rules:
-  - name: no blockers
-    require:
-      no_labels: [do-not-merge]
-  - name: high-risk governance
-    if: {risk: high}
-    require:
-      approvals: {count: 2, from: {approvers: security}, invalidate_on_push: INVALIDATE}
-      label: {name: governance-approved, added_by: {approvers: security, permission: admin}}
-"""
+POLICY = governance_policy(invalidate_on_push="INVALIDATE")
 STRICT = POLICY.replace("INVALIDATE", "true")
 
 

@@ -161,25 +161,6 @@ def validate_statement(statement: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the contract
-class Serialized:
-    """A boto3 client proxy making one request at a time (moto's in-process mock is not thread-safe)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if not callable(attr) or name.startswith("_") or name in ("get_waiter", "get_paginator"):
-            return attr
-
-        def call(**kwargs: Any) -> Any:
-            with self._lock:
-                return attr(**kwargs)
-
-        return call
-
-
 def attestation(sha: str = MERGE_SHA, **docs: str) -> AttestationSet:
     return AttestationSet(merge_sha=sha, repo="Codertocat/Hello-World", record_id=RECORD,
                           created_at="2026-11-30T08:00:00Z", signer="key",

@@ -21,6 +21,7 @@ from typing import Any
 
 from loopforge.github.render import md_escape
 from loopforge.policy.explain import run as explain_run
+from tests.action_harness import StepResult
 from tests.fakegithub.gitstore import Person, TreeEntry
 from tests.governance import (
     BASE,
@@ -61,13 +62,18 @@ def stale_section(summary: str) -> str:
     return summary.split("**Stale approvals**", 1)[1]
 
 
-# ---------------------------------------------------------------------------------------------- 1 + 2. same diff
-def test_approval_survives_a_same_diff_rebase_and_goes_stale_when_the_diff_changes(repo: Repo) -> None:
+def approved_vpc(repo: Repo) -> tuple[str, StepResult]:
+    """The same-diff policy, a PR adding infra/vpc.tf approved by alice, and its CI run: (head SHA, CI step)."""
     repo.policy(SAME_DIFF)
     first = repo.fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)
     repo.pull(first, files=[("infra/vpc.tf", 1, 0, "added")])
     repo.fake.add_review(PR, "alice", "APPROVED", first)
-    approved = repo.step(ci_completed(first))
+    return first, repo.step(ci_completed(first))
+
+
+# ---------------------------------------------------------------------------------------------- 1 + 2. same diff
+def test_approval_survives_a_same_diff_rebase_and_goes_stale_when_the_diff_changes(repo: Repo) -> None:
+    first, approved = approved_vpc(repo)
     assert approved.code == 0 and approved.outputs["verdict"] == "pass", approved.stdout
     assert_checked(repo.check(first), "completed", "success", {"infra approval": "passed"})
     evaluation = repo.evaluation()
@@ -308,11 +314,7 @@ def explain(repo: Repo, *args: str) -> tuple[int, str, str]:
 
 
 def test_policy_explain_pr_agrees_with_the_action(repo: Repo) -> None:
-    repo.policy(SAME_DIFF)
-    first = repo.fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)
-    repo.pull(first, files=[("infra/vpc.tf", 1, 0, "added")])
-    repo.fake.add_review(PR, "alice", "APPROVED", first)
-    action = repo.step(ci_completed(first))
+    first, action = approved_vpc(repo)
     writes_before = repo.fake.count("POST") + repo.fake.count("PATCH") + repo.fake.count("PUT")
     code, out, err = explain(repo)
     assert err == "" and code == 0 and action.outputs["verdict"] == "pass"

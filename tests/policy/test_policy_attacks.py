@@ -14,27 +14,12 @@ from pathlib import Path
 import pytest
 
 from loopforge.github.render import md_escape
-from tests.governance import BASE, HEAD, HEAD_REF, PR, Repo, ci_completed, pr_event, statuses
+from tests.governance import BASE, HEAD, HEAD_REF, PR, Repo, ci_completed, governance_policy, pr_event, statuses
 from tests.paths import lifecycle_event as fixture
 
 CODE_DIR = ".github/loopforge"
 
-STRICT = """\
-version: 1
-risk:
-  high: {files: ["infra/**", ".github/**"]}
-approvers:
-  security: [alice, bob]
-rules:
-  - name: no blockers
-    require:
-      no_labels: [do-not-merge]
-  - name: high-risk governance
-    if: {risk: high}
-    require:
-      approvals: {count: 2, from: {approvers: security}}
-      label: {name: governance-approved, added_by: {approvers: security, permission: admin}}
-"""
+STRICT = governance_policy(risk_files=("infra/**", ".github/**"))  # the PR's own policy file is high risk
 PERMISSIVE = "version: 1\nrules:\n  - name: anything goes\n    require: {no_labels: [never-used]}\n"
 # every repo starts with the strict policy on its base branch, and a PR changing only infrastructure
 REPO_OPTIONS = {"policy": STRICT, "run_id": 5000, "files": [("infra/vpc.tf", 10, 0)]}

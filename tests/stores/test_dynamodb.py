@@ -8,7 +8,6 @@ import multiprocessing
 import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -19,7 +18,6 @@ from typing import Any
 import pytest
 import yaml
 from botocore.stub import Stubber
-from dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV, RequestCounter, local_server, note_worker, seed_history
 from moto import mock_aws
 
 from loopforge import LoopService, LoopState
@@ -37,6 +35,15 @@ from loopforge.repository.dynamodb import (
 )
 from loopforge.testing import RepositoryContract
 from loopforge.trail import LoopTransition, Outcome
+from tests.dynamo_server import (
+    CLEARED_AWS_ENV,
+    DUMMY_AWS_ENV,
+    RequestCounter,
+    Serialized,
+    local_server,
+    note_worker,
+    seed_history,
+)
 from tests.paths import ROOT
 
 S = LoopState
@@ -96,26 +103,6 @@ def notes(head: RecordHead, n: int, *, keyed: bool = False) -> tuple[RecordHead,
 
 
 # ---------------------------------------------------------------------- the contract, twice
-class Serialized:
-    """A client proxy making one request at a time: moto's in-process mock is not thread-safe (its
-    ``TransactWriteItems`` snapshots and restores whole tables), and the contract runs concurrent writers."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if not callable(attr) or name.startswith("_") or name in ("get_waiter", "get_paginator"):
-            return attr
-
-        def call(**kwargs: Any) -> Any:
-            with self._lock:
-                return attr(**kwargs)
-
-        return call
-
-
 class TestDynamoInProcess(RepositoryContract):
     """moto's in-process mock (``mock_aws``); one shard, so every query reads a single index partition."""
 
