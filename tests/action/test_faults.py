@@ -18,14 +18,12 @@ restored from a snapshot).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
 from loopforge.errors import ConcurrencyError, StoreError
-from tests.dynamo_server import local_server
 from tests.faults import (
     EXPECTED,
     GITHUB_KINDS,
@@ -184,12 +182,6 @@ def test_the_container_contract_under_faults(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- DynamoDB
-@pytest.fixture(scope="module")
-def dynamo() -> Iterator[str]:
-    with local_server() as url:
-        yield url
-
-
 def test_dynamodb_faults_end_exactly_once(tmp_path: Path, dynamo: str) -> None:
     """``store: dynamodb`` behind a proxy on 127.0.0.1 that injects DynamoDB faults: throttling, 5xx, a
     transaction conflict, resets before and after the server applied the request, a time-out and an outage,

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from loopforge import LoopService, LoopState
-from loopforge.cli import main
 from loopforge.repository import SQLiteRepository
+from tests.cli.helpers import run
 from tests.paths import LIFECYCLE_FILES
 
 S = LoopState
@@ -30,12 +30,6 @@ def db(tmp_path: Path) -> str:
     b = service.create(ref="org/other#2", repo="org/other", state=S.PR_CREATED)
     service.observe(b.record_id, S.MERGED, "pull_request.closed", actor="admin")
     return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_history_table(db: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from loopforge import LoopService, LoopState
-from loopforge.cli import main
 from loopforge.report.build import build_report
 from loopforge.report.page import anchor
 from loopforge.repository import MemoryRepository, SQLiteRepository
 from loopforge.service import Veto
+from tests.cli.helpers import run
 from tests.paths import ROOT
 from tests.report.helpers import T0
 
@@ -107,12 +107,6 @@ def test_empty_store_still_makes_a_page(tmp_path: Path) -> None:
     build_report(MemoryRepository(), out, now=T0)
     html = out.read_text()
     assert html.count('class="empty muted"') == 7 and "0 records" in html
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_report_command(known_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

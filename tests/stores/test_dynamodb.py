@@ -36,32 +36,14 @@ from loopforge.repository.dynamodb import (
 from loopforge.testing import RepositoryContract
 from loopforge.trail import LoopTransition, Outcome
 from tests.dynamo_server import (
-    CLEARED_AWS_ENV,
-    DUMMY_AWS_ENV,
     RequestCounter,
     Serialized,
-    local_server,
     note_worker,
     seed_history,
 )
 from tests.paths import ROOT
 
 S = LoopState
-
-
-@pytest.fixture(scope="session")
-def dynamo_url() -> Iterator[str]:
-    """``$LOOPFORGE_TEST_DYNAMODB_URL`` (set by .ci/run), else a moto_server started for this session."""
-    with local_server() as url:
-        yield url
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in CLEARED_AWS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in DUMMY_AWS_ENV.items():
-        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
