@@ -49,9 +49,9 @@ from urllib.parse import urlsplit
 from loopforge.trail import LoopTransition, Outcome
 from tests.action_harness import StepResult, parse_output_file, run_step
 from tests.fakegithub import RESET, RESET_AFTER, TIMEOUT, FakeGitHub
-from tests.paths import LIFECYCLE_FILES, lifecycle_delivery
+from tests.paths import LIFECYCLE_FILES as LIFECYCLE
+from tests.paths import lifecycle_delivery
 
-LIFECYCLE = LIFECYCLE_FILES
 OWNER, NAME = "Codertocat", "Hello-World"
 REPO = f"{OWNER}/{NAME}"
 RECORD_ID = f"{REPO}#1"

@@ -18,9 +18,8 @@ from loopforge.repository.dynamodb import DynamoDBRepository
 from tests.action_harness import run_step
 from tests.dynamo_server import DUMMY_AWS_ENV
 from tests.fakegithub import FakeGitHub
-from tests.paths import LIFECYCLE_FILES
+from tests.paths import LIFECYCLE_FILES as LIFECYCLE
 
-LIFECYCLE = LIFECYCLE_FILES
 REPO = "Codertocat/Hello-World"
 
 

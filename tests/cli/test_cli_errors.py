@@ -23,9 +23,8 @@ from loopforge.repository.branch import BranchRepository
 from tests.cli.helpers import run
 from tests.dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV, free_port, local_server
 from tests.fakegithub import FakeGitHub
-from tests.paths import LIFECYCLE_FILES
+from tests.paths import LIFECYCLE_FILES as LIFECYCLE
 
-LIFECYCLE = LIFECYCLE_FILES
 READ_COMMANDS = [["history", "org/repo#1"], ["list"], ["verify"], ["export"]]
 REPO = "Codertocat/Hello-World"  # the lifecycle fixtures: issue #1, closed by PR #2 ("Fixes #1")
 
