@@ -7,26 +7,12 @@ it runs in tests/packaging/test_readme.py). Examples 2 and 3 run on every store.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from loopforge import LoopService, LoopState, Outcome, TransitionError
-from loopforge.repository import MemoryRepository, SQLiteRepository
-
-STORES: dict[str, Callable[[Path], Any]] = {
-    "memory": lambda _tmp: MemoryRepository(),
-    "sqlite": lambda tmp: SQLiteRepository(tmp / "loopforge.db"),
-}
-
-
-@pytest.fixture(params=sorted(STORES))
-def repository(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    return STORES[request.param](tmp_path)
-
 
 HISTORY = [
     ("None", "issue_created", "record.created"),
