@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fakegithub import FakeGitHub  # noqa: E402
-from tests.test_governance_e2e import BASE, HEAD_REF, PR, Repo, ci_completed  # noqa: E402
+from tests.governance import BASE, HEAD_REF, PR, Repo, ci_completed  # noqa: E402
 
 RULE = "version: 1\nrules:\n  - name: r\n    require:\n      approvals: {APPROVALS}\n"
 POLICIES = {

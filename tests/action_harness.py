@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
+
 ENTRYPOINT = ROOT / "entrypoint.py"
 
 

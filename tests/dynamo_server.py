@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -113,6 +114,26 @@ class RequestCounter:
 
     def close(self) -> None:
         self._client.meta.events.unregister("before-send.dynamodb", self._seen)
+
+
+class Serialized:
+    """A client proxy making one request at a time: moto's in-process mock is not thread-safe (its
+    ``TransactWriteItems`` snapshots and restores whole tables), and the contract runs concurrent writers."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr) or name.startswith("_") or name in ("get_waiter", "get_paginator"):
+            return attr
+
+        def call(**kwargs: Any) -> Any:
+            with self._lock:
+                return attr(**kwargs)
+
+        return call
 
 
 def seed_history(repo: Any, head: Any, count: int) -> Any:

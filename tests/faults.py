@@ -50,8 +50,9 @@ from urllib.parse import urlsplit
 from loopforge.trail import LoopTransition, Outcome
 from tests.action_harness import StepResult, parse_output_file, run_step
 from tests.fakegithub import RESET, RESET_AFTER, TIMEOUT, FakeGitHub
+from tests.paths import LIFECYCLE_FILES as LIFECYCLE
+from tests.paths import lifecycle_delivery
 
-LIFECYCLE = sorted((Path(__file__).parent / "fixtures" / "lifecycle").glob("*.json"))
 OWNER, NAME = "Codertocat", "Hello-World"
 REPO = f"{OWNER}/{NAME}"
 RECORD_ID = f"{REPO}#1"
@@ -78,8 +79,7 @@ Result = Any  # None | Fault | (status, headers, body)
 
 
 def event(index: int) -> tuple[str, dict[str, Any]]:
-    path = LIFECYCLE[index]
-    return path.stem.split("-")[1], json.loads(path.read_text())
+    return lifecycle_delivery(index)
 
 
 HEAD_SHA: str = event(2)[1]["pull_request"]["head"]["sha"]

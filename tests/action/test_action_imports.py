@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.paths import ROOT
+
 HEAVY = ("loopforge.policy", "loopforge.action.governance", "yaml", "boto3", "botocore")
 
 

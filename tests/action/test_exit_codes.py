@@ -10,34 +10,21 @@ starts it, against the fake GitHub, for every event kind in blocked, pending and
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
-from tests.action_harness import StepResult, run_step
-from tests.fakegithub import FakeGitHub
-from tests.fakegithub.fixtures import assert_clean
+from tests.action_harness import StepResult
+from tests.governance import BASE, HEAD, PR, REPO, Event, Repo, merged
+from tests.paths import lifecycle_event as fixture
+from tests.paths import webhook_examples
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-LIFECYCLE = {p.stem.split("-", 1)[1]: p for p in (FIXTURES / "lifecycle").glob("*.json")}
-EXAMPLES = json.loads((FIXTURES / "webhooks" / "webhooks-examples.json").read_text())
-REPO = "Codertocat/Hello-World"
-PR = 2
-BASE = "master"
+EXAMPLES = webhook_examples()
+# the PR changes the README only (no risk tier); run ids from 3000
+REPO_OPTIONS = {"run_id": 3000, "files": [("README.md", 1, 1)]}
 BLOCKING_POLICY = "version: 1\nrules:\n  - name: no blockers\n    require:\n      no_labels: [do-not-merge]\n"
 APPROVAL_POLICY = ("version: 1\nrules:\n  - name: one approval\n    require:\n"
                    "      approvals: {count: 1, from: {users: [alice]}}\n")
-Event = tuple[str, dict[str, Any]]
-
-
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads(LIFECYCLE[name].read_text())  # type: ignore[no-any-return]
-
-
-HEAD = fixture("pull_request-opened")["pull_request"]["head"]["sha"]
 
 
 def pr(action: str, name: str = "pull_request", labels: tuple[str, ...] = ()) -> Event:
@@ -69,41 +56,8 @@ def review() -> Event:
     return "pull_request_review", fixture("pull_request_review-submitted")
 
 
-def merged(merge_commit_sha: str) -> Event:
-    """``pull_request.closed`` (merged) naming the commit the merge made on the base (it is judged at its parent;
-    the fixture's SHA is not in the fake)."""
-    payload = fixture("pull_request-closed")
-    payload["pull_request"]["merge_commit_sha"] = merge_commit_sha
-    return "pull_request", payload
-
-
 def issue(action: str) -> Event:
     return "issues", fixture(f"issues-{action}")
-
-
-class Repo:
-    def __init__(self, fake: FakeGitHub, url: str, tmp: Path) -> None:
-        self.fake, self.url, self.tmp, self.run_id = fake, url, tmp, 3000
-
-    def pull(self, labels: tuple[str, ...] = ()) -> None:
-        opened = fixture("pull_request-opened")["pull_request"]
-        self.fake.add_pull(PR, HEAD, base=BASE, body=opened["body"], title=opened["title"], user="Codertocat",
-                           files=[("README.md", 1, 1)], labels=list(labels))
-
-    def step(self, event: Event, **inputs: str) -> StepResult:
-        self.run_id += 1
-        result = run_step(self.tmp / str(self.run_id), event[0], event[1], api_url=self.url, repo=REPO,
-                          run_id=self.run_id, inputs=inputs)
-        assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
-        return result
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Iterator[Repo]:
-    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
-    with fake.serve() as url:
-        yield Repo(fake, url, tmp_path)
-    assert_clean(fake)
 
 
 def assert_exit(result: StepResult, code: int, error_title: str | None = None) -> None:
@@ -138,7 +92,7 @@ def test_a_failed_gate_fails_only_the_jobs_of_the_prs_own_commit(repo: Repo) -> 
     assert_exit(repo.step(pr("opened", labels=("do-not-merge",))), 1, "merge blocked")  # failed, not pending
     seen: list[str] = []
     for what, event, inputs, code, title in BLOCKED:
-        result = repo.step(event(), **inputs)
+        result = repo.step(event(), inputs=inputs)
         assert_exit(result, code, title)
         if what != "issues":
             assert result.outputs["verdict"] == "block", (what, result.stdout)
@@ -149,7 +103,7 @@ def test_a_failed_gate_fails_only_the_jobs_of_the_prs_own_commit(repo: Repo) -> 
     checks = [r for r in repo.fake.check_runs(HEAD) if r.name == "loopforge"]
     assert len(checks) == 1 and checks[0].conclusion == "failure"  # the check run carries the block throughout
     # merged anyway: a violation, whatever fail-on-block says
-    result = repo.step(merged(repo.fake.set_file(BASE, "merged.txt", "merged\n")), **{"fail-on-block": "false"})
+    result = repo.step(merged(repo.merge_commit()), inputs={"fail-on-block": "false"})
     assert_exit(result, 1, "lifecycle violation")
     assert result.outputs["state"] == "merged" and "broke policy:no blockers" in result.commands("error")[0]
 
@@ -182,8 +136,8 @@ def test_a_pending_gate_never_fails_the_job(repo: Repo) -> None:
 def test_a_violation_fails_the_job_with_one_error(repo: Repo, inputs: dict[str, str]) -> None:
     """Merged while CI never passed: the lifecycle forbade it (no policy at all)."""
     repo.pull()
-    assert_exit(repo.step(pr("opened"), **inputs), 0)  # pr_created: pending, not failed
-    result = repo.step(merged(repo.fake.set_file(BASE, "merged.txt", "merged\n")), **inputs)
+    assert_exit(repo.step(pr("opened"), inputs=inputs), 0)  # pr_created: pending, not failed
+    result = repo.step(merged(repo.merge_commit()), inputs=inputs)
     assert_exit(result, 1, "lifecycle violation")
     assert result.outputs["state"] == "merged" and "pr_created → merged" in result.commands("error")[0]
 
@@ -204,7 +158,7 @@ def test_could_not_do_its_job_fails_on_every_event_kind(repo: Repo) -> None:
     assert_exit(repo.step(workflow_run("completed")), 1, "policy error")
     assert_exit(repo.step(check_suite()), 1, "policy error")
     assert_exit(repo.step(pr("labeled", labels=("docs",))), 1, "policy error")
-    result = repo.step(issue("assigned"), store="nowhere")
+    result = repo.step(issue("assigned"), inputs={"store": "nowhere"})
     assert_exit(result, 1, "Invalid input")
     assert "input store must be branch or dynamodb" in result.commands("error")[0]
     assert "**Invalid input**" in result.summary  # the same words in the step summary

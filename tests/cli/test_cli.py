@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from loopforge import LoopService, LoopState
-from loopforge.cli import main
 from loopforge.repository import SQLiteRepository
+from tests.cli.helpers import run
+from tests.paths import LIFECYCLE_FILES
 
 S = LoopState
 
@@ -29,12 +30,6 @@ def db(tmp_path: Path) -> str:
     b = service.create(ref="org/other#2", repo="org/other", state=S.PR_CREATED)
     service.observe(b.record_id, S.MERGED, "pull_request.closed", actor="admin")
     return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_history_table(db: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,7 +107,7 @@ def test_console_script_and_env_db(db: str) -> None:
 
 
 def test_replay_fixture_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    files = sorted(str(p) for p in (Path(__file__).parent.parent / "fixtures" / "lifecycle").glob("*.json"))
+    files = [str(p) for p in LIFECYCLE_FILES]
     db = str(tmp_path / "replay.db")
     summary = tmp_path / "summary.md"
     code, out, _ = run(capsys, "--db", db, "replay", *files, "--summary", str(summary))

@@ -20,18 +20,13 @@ from loopforge.cli import main
 from loopforge.github.client import make_github
 from loopforge.policy.model import load_policy
 from loopforge.repository.branch import BranchRepository
+from tests.cli.helpers import run
 from tests.dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV, free_port, local_server
 from tests.fakegithub import FakeGitHub
+from tests.paths import LIFECYCLE_FILES as LIFECYCLE
 
-LIFECYCLE = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "lifecycle").glob("*.json"))
 READ_COMMANDS = [["history", "org/repo#1"], ["list"], ["verify"], ["export"]]
 REPO = "Codertocat/Hello-World"  # the lifecycle fixtures: issue #1, closed by PR #2 ("Fixes #1")
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def one_error_line(err: str) -> str:

@@ -9,18 +9,12 @@ from pathlib import Path
 import pytest
 
 from loopforge import LoopService, LoopState
-from loopforge.cli import main
 from loopforge.repository import SQLiteRepository
 from loopforge.repository.dynamodb import DynamoDBRepository, create_table
+from tests.cli.helpers import run
 from tests.dynamo_server import local_server, use_local_aws
 
 S = LoopState
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ from loopforge.cli import main
 from loopforge.cli.output import CsvWriter, csv_cell
 from loopforge.cli.progress import echo, enabled, progress
 from loopforge.repository import SQLiteRepository
-
-LIFECYCLE = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "lifecycle").glob("*.json"))
+from tests.paths import LIFECYCLE_FILES as LIFECYCLE
 
 
 @pytest.mark.parametrize("value, cell", [

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-SECTION = README.split("## The command line\n", 1)[1].split("\n## ", 1)[0]
-BLOCKS = re.findall(r"```bash\n(.*?)```", SECTION, re.S)
+from tests.paths import ROOT
+from tests.readme import CLI_BLOCKS as BLOCKS
 
 
 def test_the_command_line_section_has_a_runnable_block() -> None:

@@ -7,13 +7,13 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from conftest import MERGE_SHA, RECORD, Trail, ecdsa_pem
 
 from loopforge.evidence.action_step import attest_step, verifier_id
 from loopforge.evidence.signing import NOTICE_SKIPPED, SignedDocument, SignerChoice
 from loopforge.evidence.store import attestation_store_for
 from loopforge.repository.memory import MemoryRepository
 from loopforge.trail import LoopTransition
+from tests.evidence.helpers import MERGE_SHA, RECORD, Trail, ecdsa_pem
 
 
 class CountingRepository(MemoryRepository):

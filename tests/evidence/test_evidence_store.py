@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MERGE_SHA, AttestationContract, Serialized, attestation
-from dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV
 from moto import mock_aws
 
 from loopforge.evidence.store import (
@@ -23,6 +21,8 @@ from loopforge.repository.base import RecordQuery
 from loopforge.repository.branch import BranchRepository
 from loopforge.repository.dynamodb import DynamoDBRepository, make_client
 from loopforge.repository.sqlite import SQLiteRepository
+from tests.dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV, Serialized
+from tests.evidence.helpers import MERGE_SHA, AttestationContract, attestation
 from tests.fakegithub import FakeGitHub
 
 

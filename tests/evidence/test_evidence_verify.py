@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import MERGE_SHA, RECORD, Trail, ecdsa_pem
 
 from loopforge.evidence.attest import attest_merge
 from loopforge.evidence.cli import main
@@ -19,6 +18,7 @@ from loopforge.evidence.signing import KeySigner, load_public_key
 from loopforge.evidence.store import AttestationSet, MemoryAttestationStore, attestation_store_for
 from loopforge.evidence.verify import Trust, verify_merge
 from loopforge.repository.sqlite import SQLiteRepository
+from tests.evidence.helpers import MERGE_SHA, RECORD, Trail, ecdsa_pem
 
 WHEN = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 

@@ -16,10 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+from tests.paths import ROOT
+from tests.readme import README, TWO_COMMANDS
+
 CI_RUN = ROOT / ".ci" / "run"
-TWO_COMMANDS = "pip install . && loopforge demo\nbash .ci/run\n"
 
 
 def first_block() -> str:

@@ -16,22 +16,18 @@ import hashlib
 import io
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from loopforge.github.render import md_escape
 from loopforge.policy.explain import run as explain_run
-from tests.action_harness import ROOT
-from tests.fakegithub import FakeGitHub
-from tests.fakegithub.fixtures import assert_clean
+from tests.action_harness import StepResult
 from tests.fakegithub.gitstore import Person, TreeEntry
-from tests.test_governance_e2e import (
+from tests.governance import (
     BASE,
     HEAD_REF,
     PR,
+    RECORD,
     Repo,
     assert_checked,
     ci_completed,
@@ -39,7 +35,9 @@ from tests.test_governance_e2e import (
     reason_of,
     statuses,
 )
+from tests.paths import ROOT
 
+REPO_OPTIONS = {"record": RECORD}
 VPC = 'resource "aws_vpc" "main" { cidr_block = "10.0.0.0/16" }\n'
 SAME_DIFF = """\
 version: 1
@@ -48,14 +46,6 @@ rules:
     require:
       approvals: {count: 1, from: {users: [alice]}, invalidate_on_push: {except_same_diff: true}}
 """
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Iterator[Repo]:
-    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
-    with fake.serve() as url:
-        yield Repo(fake, url, tmp_path)
-    assert_clean(fake)
 
 
 def rebase(repo: Repo, files: dict[str, str]) -> str:
@@ -72,13 +62,18 @@ def stale_section(summary: str) -> str:
     return summary.split("**Stale approvals**", 1)[1]
 
 
-# ---------------------------------------------------------------------------------------------- 1 + 2. same diff
-def test_approval_survives_a_same_diff_rebase_and_goes_stale_when_the_diff_changes(repo: Repo) -> None:
+def approved_vpc(repo: Repo) -> tuple[str, StepResult]:
+    """The same-diff policy, a PR adding infra/vpc.tf approved by alice, and its CI run: (head SHA, CI step)."""
     repo.policy(SAME_DIFF)
     first = repo.fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)
     repo.pull(first, files=[("infra/vpc.tf", 1, 0, "added")])
     repo.fake.add_review(PR, "alice", "APPROVED", first)
-    approved = repo.step(ci_completed(first))
+    return first, repo.step(ci_completed(first))
+
+
+# ---------------------------------------------------------------------------------------------- 1 + 2. same diff
+def test_approval_survives_a_same_diff_rebase_and_goes_stale_when_the_diff_changes(repo: Repo) -> None:
+    first, approved = approved_vpc(repo)
     assert approved.code == 0 and approved.outputs["verdict"] == "pass", approved.stdout
     assert_checked(repo.check(first), "completed", "success", {"infra approval": "passed"})
     evaluation = repo.evaluation()
@@ -325,11 +320,7 @@ def writes(repo: Repo) -> int:
 
 
 def test_policy_explain_pr_agrees_with_the_action(repo: Repo) -> None:
-    repo.policy(SAME_DIFF)
-    first = repo.fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)
-    repo.pull(first, files=[("infra/vpc.tf", 1, 0, "added")])
-    repo.fake.add_review(PR, "alice", "APPROVED", first)
-    action = repo.step(ci_completed(first))
+    first, action = approved_vpc(repo)
     writes_before = writes(repo)
     code, out, err = explain(repo)
     assert err == "" and code == 0 and action.outputs["verdict"] == "pass"

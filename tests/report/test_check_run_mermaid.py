@@ -17,8 +17,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from loopforge.github.render import path_mermaid
 from loopforge.states import VALID_TRANSITIONS, LoopState
-from tests.report.conftest import DemoRun
-from tests.report.test_report_browser import ARGS, CHROMIUM
+from tests.report.helpers import ARGS, CHROMIUM, DemoRun
 
 MERMAID_JS = Path(os.environ.get("LOOPFORGE_MERMAID_JS") or
                   Path(os.environ.get("TMPDIR", "/tmp")) / "loopforge-mermaid/node_modules/mermaid/dist/mermaid.min.js")

@@ -18,7 +18,7 @@ from loopforge.paths import path_of
 from loopforge.report import demo
 from loopforge.repository import SQLiteRepository
 from loopforge.trail import LoopTransition, Outcome
-from tests.report.conftest import DemoRun
+from tests.report.helpers import DemoRun
 
 S = LoopState
 

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "report.py"
+from tests.paths import ROOT
+
+SCRIPT = ROOT / "benchmarks" / "report.py"
 
 
 def test_report_benchmark_prints_a_table(tmp_path: Path) -> None:

@@ -18,12 +18,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.report.conftest import DemoRun
+from tests.report.helpers import ARGS, CHROMIUM, DemoRun
 
-CHROMIUM = "/usr/bin/chromium"
-#: headless Chromium on a closed network: no background connections (they would be refused, noisily)
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions"]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 MARKS = ".plot .series rect, .plot .series path, .plot .series circle"  # what pygal draws data with

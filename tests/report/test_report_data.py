@@ -10,7 +10,7 @@ from loopforge import LoopState
 from loopforge.paths import edges, path_of
 from loopforge.report.data import collect, percentile, week_of
 from loopforge.repository.base import Repository
-from tests.report.conftest import T0
+from tests.report.helpers import T0
 
 S = LoopState
 

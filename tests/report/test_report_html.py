@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from loopforge import LoopService, LoopState
-from loopforge.cli import main
 from loopforge.report.build import build_report
 from loopforge.report.page import anchor
 from loopforge.repository import MemoryRepository, SQLiteRepository
 from loopforge.service import Veto
-from tests.report.conftest import T0
+from tests.cli.helpers import run
+from tests.paths import ROOT
+from tests.report.helpers import T0
 
 S = LoopState
 HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "\"><svg onload=alert(1)>",
@@ -108,12 +109,6 @@ def test_empty_store_still_makes_a_page(tmp_path: Path) -> None:
     assert html.count('class="empty muted"') == 7 and "0 records" in html
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_report_command(known_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r.html"
     md = tmp_path / "r.md"
@@ -158,11 +153,11 @@ def test_the_action_and_the_command_line_do_not_import_the_chart_library() -> No
             "assert 'pygal' not in sys.modules, 'pygal imported'; "
             "from loopforge.report import charts; assert 'pygal' in sys.modules")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[2])
+                            cwd=ROOT)
     assert result.returncode == 0, result.stderr
     for module in ("loopforge.action", "loopforge.action_cli"):
         probe = subprocess.run([sys.executable, "-c", f"import importlib.util, sys\n"
                                 f"if importlib.util.find_spec('{module}'):\n"
                                 f"    import {module}\nassert 'pygal' not in sys.modules"],
-                               capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+                               capture_output=True, text=True, cwd=ROOT)
         assert probe.returncode == 0, probe.stderr

@@ -36,8 +36,8 @@ from loopforge.action import run
 from tests.action_harness import parse_output_file, run_step
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import assert_clean
+from tests.paths import lifecycle_event as fixture
 
-LIFECYCLE = Path(__file__).parent / "fixtures" / "lifecycle"
 REPO = "Codertocat/Hello-World"
 PR = 2
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
@@ -65,10 +65,6 @@ ATTACKS: dict[str, str] = {
     "100 KB": HUNDRED_KB,
 }
 ALL_AT_ONCE = "\n".join(v for k, v in ATTACKS.items() if k != "100 KB")
-
-
-def fixture(stem: str) -> dict[str, Any]:
-    return json.loads(next(LIFECYCLE.glob(f"*-{stem}.json")).read_text())  # type: ignore[no-any-return]
 
 
 def user(login: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ Action exchanges is validated against GitHub's OpenAPI description by the fake.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +14,14 @@ import pytest
 
 from tests.action_harness import StepResult, run_step
 from tests.fakegithub import FakeGitHub
-from tests.fakegithub.fixtures import assert_clean
+from tests.paths import lifecycle_delivery
 
-LIFECYCLE = sorted((Path(__file__).parent / "fixtures" / "lifecycle").glob("*.json"))
 REPO = "Codertocat/Hello-World"
 HEAD_JSON = "records/Codertocat/Hello-World/1/head.json"
 
 
 def event(index: int) -> tuple[str, dict[str, Any]]:
-    path = LIFECYCLE[index]
-    return path.stem.split("-")[1], json.loads(path.read_text())
-
-
-@pytest.fixture
-def github() -> Iterator[tuple[FakeGitHub, str]]:
-    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch="master")
-    _, opened = event(2)
-    pr = opened["pull_request"]
-    fake.add_pull(2, pr["head"]["sha"], base="master", body=pr["body"], title=pr["title"], user="Codertocat")
-    with fake.serve() as url:
-        yield fake, url
-    assert_clean(fake)
+    return lifecycle_delivery(index)
 
 
 def step(tmp_path: Path, gh: tuple[FakeGitHub, str], index: int, run_id: int, **kw: Any) -> StepResult:

@@ -6,7 +6,6 @@ import base64
 import json
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
 import github
@@ -18,11 +17,12 @@ from github import Auth, GithubException, InputGitTreeElement
 from loopforge.github.client import make_github
 from tests.fakegithub import RESET, RESET_AFTER, TIMEOUT, FakeGitHub, OpenAPIViolation, load_spec, on
 from tests.fakegithub.extract_openapi import OPERATIONS
+from tests.paths import FIXTURES
 
 A = "a" * 40
 B = "b" * 40
 REPO = "/repos/octo-org/octo-repo"
-SUBSET = Path(__file__).parent / "fixtures" / "openapi" / "api.github.com.subset.json"
+SUBSET = FIXTURES / "openapi" / "api.github.com.subset.json"
 
 
 def call(fake: FakeGitHub, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
@@ -22,8 +21,9 @@ from loopforge.policy import (
     load_policy,
     policy_json_schema,
 )
+from tests.paths import ROOT
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "policy.md"
+DOC = ROOT / "docs" / "policy.md"
 HEAD = "f" * 40
 
 

@@ -1,32 +1,18 @@
 """The three published examples, copied verbatim, behave as their text says.
 
-Example 1 appears twice: once byte for byte as published (``MemoryRepository``), and once per store with only the
-storage line pointing at a test store. Examples 2 and 3 run on every store.
+Example 1 runs on every store with only the storage line pointing at a test store (byte for byte as published,
+it runs in tests/packaging/test_readme.py). Examples 2 and 3 run on every store.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from loopforge import LoopService, LoopState, Outcome, TransitionError
-from loopforge.repository import MemoryRepository, SQLiteRepository
-
-STORES: dict[str, Callable[[Path], Any]] = {
-    "memory": lambda _tmp: MemoryRepository(),
-    "sqlite": lambda tmp: SQLiteRepository(tmp / "loopforge.db"),
-}
-
-
-@pytest.fixture(params=sorted(STORES))
-def repository(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    return STORES[request.param](tmp_path)
-
 
 HISTORY = [
     ("None", "issue_created", "record.created"),
@@ -60,26 +46,6 @@ def _check_history_output(out: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- example 1
-def test_example_1_exactly_as_published(capsys: pytest.CaptureFixture[str]) -> None:
-    from loopforge import LoopService, LoopState
-    from loopforge.repository import MemoryRepository
-
-    service = LoopService(repository=MemoryRepository())
-    record = service.create(ref="https://github.com/org/repo/issues/42", repo="org/repo")
-    service.transition(record.record_id, LoopState.TASK_QUEUED,   "worker.picked_up")
-    service.transition(record.record_id, LoopState.PR_CREATED,    "pr.opened")
-    service.transition(record.record_id, LoopState.CI_PENDING,    "ci.started")
-    service.transition(record.record_id, LoopState.CI_PASSED,     "ci.completed")
-    service.transition(record.record_id, LoopState.MERGED,        "auto.merged")
-    service.transition(record.record_id, LoopState.CLOSED,        "issue.closed")
-    for t in record.transitions:
-        print(f"{t.timestamp} | {t.from_state} → {t.to_state} | {t.trigger}")
-
-    _check_history_output(capsys.readouterr().out)
-    assert record.record_id == "org/repo#42"
-    assert record.state is LoopState.CLOSED
-
-
 def test_example_1_on_each_store(repository: Any, capsys: pytest.CaptureFixture[str]) -> None:
     service = LoopService(repository=repository)
     record = service.create(ref="https://github.com/org/repo/issues/42", repo="org/repo")
@@ -93,6 +59,7 @@ def test_example_1_on_each_store(repository: Any, capsys: pytest.CaptureFixture[
         print(f"{t.timestamp} | {t.from_state} → {t.to_state} | {t.trigger}")
 
     _check_history_output(capsys.readouterr().out)
+    assert record.record_id == "org/repo#42"
     assert record.state is LoopState.CLOSED
     assert service.verify(record.record_id).ok
     # a fresh read from the store tells the same story

@@ -196,14 +196,6 @@ class Dynamo(Store):
                 client.put_item(TableName=self.table, Item={**self.key(seq), "body": {"S": text}})
 
 
-@pytest.fixture(scope="module")
-def dynamo_url() -> Iterator[str]:
-    from tests.dynamo_server import local_server
-
-    with local_server() as url:
-        yield url
-
-
 def _store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     for name in ("LOOPFORGE_DB", "LOOPFORGE_DYNAMODB_TABLE", "LOOPFORGE_BRANCH", "GH_TOKEN"):
         monkeypatch.delenv(name, raising=False)

@@ -8,19 +8,16 @@ import multiprocessing
 import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from botocore.stub import Stubber
-from dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV, RequestCounter, local_server, note_worker, seed_history
 from moto import mock_aws
 
 from loopforge import LoopService, LoopState
@@ -38,23 +35,15 @@ from loopforge.repository.dynamodb import (
 )
 from loopforge.testing import RepositoryContract
 from loopforge.trail import LoopTransition, Outcome
+from tests.dynamo_server import (
+    RequestCounter,
+    Serialized,
+    note_worker,
+    seed_history,
+)
+from tests.paths import ROOT
 
 S = LoopState
-
-
-@pytest.fixture(scope="session")
-def dynamo_url() -> Iterator[str]:
-    """``$LOOPFORGE_TEST_DYNAMODB_URL`` (set by .ci/run), else a moto_server started for this session."""
-    with local_server() as url:
-        yield url
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in CLEARED_AWS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in DUMMY_AWS_ENV.items():
-        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
@@ -96,26 +85,6 @@ def notes(head: RecordHead, n: int, *, keyed: bool = False) -> tuple[RecordHead,
 
 
 # ---------------------------------------------------------------------- the contract, twice
-class Serialized:
-    """A client proxy making one request at a time: moto's in-process mock is not thread-safe (its
-    ``TransactWriteItems`` snapshots and restores whole tables), and the contract runs concurrent writers."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if not callable(attr) or name.startswith("_") or name in ("get_waiter", "get_paginator"):
-            return attr
-
-        def call(**kwargs: Any) -> Any:
-            with self._lock:
-                return attr(**kwargs)
-
-        return call
-
-
 class TestDynamoInProcess(RepositoryContract):
     """moto's in-process mock (``mock_aws``); one shard, so every query reads a single index partition."""
 
@@ -209,7 +178,7 @@ def test_create_table_is_idempotent_and_sparse(server_env: str) -> None:
 
 
 def test_the_documented_table_is_the_created_table() -> None:
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "dynamodb.md").read_text()
+    doc = (ROOT / "docs" / "dynamodb.md").read_text()
     [cfn] = re.findall(r"```yaml\n(Resources:.*?)```", doc, re.S)
     props = yaml.safe_load(cfn)["Resources"]["LoopForgeTable"]["Properties"]
     want = table_definition("loopforge")

@@ -29,13 +29,6 @@ RID = "org/repo#42"
 TO_CI_PASSED = [S.TASK_QUEUED, S.PR_CREATED, S.CI_PENDING, S.CI_PASSED]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def repository(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    if request.param == "memory":
-        return MemoryRepository()
-    return SQLiteRepository(tmp_path / "loopforge.db")
-
-
 def new_record(service: LoopService, *moves: LoopState, ref: str = "https://github.com/org/repo/issues/42",
                **kwargs: Any) -> LoopRecord:
     record = service.create(ref=ref, repo="org/repo", **kwargs)

@@ -10,9 +10,9 @@ import json
 import re
 import stat
 import subprocess
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
+
 SCRIPT = ROOT / "scripts" / "container-smoke.sh"
 DOCKERFILE = ROOT / "Dockerfile"
 DOC = ROOT / "docs" / "container.md"

@@ -7,11 +7,11 @@ import contextlib
 import io
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+from tests.readme import CLI_BLOCKS, README, TWO_COMMANDS
+
 BLOCKS = [b for b in re.findall(r"```python\n(.*?)```", README, re.S) if b.startswith("from loopforge")]
 
 
@@ -61,9 +61,6 @@ def test_every_example_is_run() -> None:
     """No runnable block sits in the README untested: the ```python blocks run here, in order; the first ```bash
     block (the two commands) in tests/packaging/test_readme_start.py; the command-line one in
     tests/cli/test_cli_readme.py. Other ```python blocks show signatures (a protocol, a test class), not programs."""
-    from tests.cli.test_cli_readme import BLOCKS as CLI_BLOCKS
-    from tests.packaging.test_readme_start import TWO_COMMANDS
-
     python = re.findall(r"```python\n(.*?)```", README, re.S)
     assert [b for b in python if b.startswith("from loopforge")] == BLOCKS
     assert all(b.startswith(("from loopforge", "class ", "import pytest")) for b in python)

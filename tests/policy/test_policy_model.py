@@ -11,9 +11,10 @@ import yaml
 
 from loopforge.policy import PolicyError, load_policy, load_policy_file, policy_json_schema
 from loopforge.policy.model import policy_json_schema_text
+from tests.paths import ROOT
 
 SRC = ".github/loopforge.yml"
-SCHEMA_FILE = Path(__file__).resolve().parents[1] / "loopforge" / "schemas" / "policy.schema.json"
+SCHEMA_FILE = ROOT / "loopforge" / "schemas" / "policy.schema.json"
 
 SUGGESTED = """
 version: 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,11 @@ import pytest
 from loopforge import LoopService
 from loopforge.repository.dynamodb import DynamoDBRepository
 from tests.action_harness import run_step
-from tests.dynamo_server import DUMMY_AWS_ENV, local_server
+from tests.dynamo_server import DUMMY_AWS_ENV
 from tests.fakegithub import FakeGitHub
-from tests.fakegithub.fixtures import assert_clean
+from tests.paths import LIFECYCLE_FILES as LIFECYCLE
 
-LIFECYCLE = sorted((Path(__file__).parent / "fixtures" / "lifecycle").glob("*.json"))
 REPO = "Codertocat/Hello-World"
-
-
-@pytest.fixture(scope="module")
-def dynamo() -> Iterator[str]:
-    with local_server() as url:
-        yield url
 
 
 @pytest.fixture
@@ -39,16 +31,6 @@ def table(dynamo: str, monkeypatch: pytest.MonkeyPatch) -> DynamoDBRepository:
     repo = DynamoDBRepository(table_name=f"loopforge-{uuid.uuid4().hex[:8]}")
     repo.create_table()
     return repo
-
-
-@pytest.fixture
-def github() -> Iterator[tuple[FakeGitHub, str]]:
-    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch="master")
-    pr = json.loads(LIFECYCLE[2].read_text())["pull_request"]
-    fake.add_pull(2, pr["head"]["sha"], base="master", body=pr["body"], title=pr["title"], user="Codertocat")
-    with fake.serve() as url:
-        yield fake, url
-    assert_clean(fake)
 
 
 def test_lifecycle_with_the_dynamodb_store(tmp_path: Path, github: tuple[FakeGitHub, str],

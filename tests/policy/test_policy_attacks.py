@@ -9,48 +9,20 @@ ever imported or executed. The markers must never appear, and the verdict must b
 
 from __future__ import annotations
 
-import copy
-import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from loopforge.github.render import md_escape
-from tests.action_harness import StepResult, run_step
-from tests.fakegithub import CheckRun, FakeGitHub
-from tests.fakegithub.fixtures import assert_clean
+from tests.governance import BASE, HEAD, HEAD_REF, PR, Repo, ci_completed, governance_policy, pr_event, statuses
+from tests.paths import lifecycle_event as fixture
 
-LIFECYCLE = Path(__file__).parent / "fixtures" / "lifecycle"
-REPO = "Codertocat/Hello-World"
-PR = 2
-BASE = "master"
-HEAD_REF = "changes"
 CODE_DIR = ".github/loopforge"
-HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 
-STRICT = """\
-version: 1
-risk:
-  high: {files: ["infra/**", ".github/**"]}
-approvers:
-  security: [alice, bob]
-rules:
-  - name: no blockers
-    require:
-      no_labels: [do-not-merge]
-  - name: high-risk governance
-    if: {risk: high}
-    require:
-      approvals: {count: 2, from: {approvers: security}}
-      label: {name: governance-approved, added_by: {approvers: security, permission: admin}}
-"""
+STRICT = governance_policy(risk_files=("infra/**", ".github/**"))  # the PR's own policy file is high risk
 PERMISSIVE = "version: 1\nrules:\n  - name: anything goes\n    require: {no_labels: [never-used]}\n"
-
-
-def fixture(stem: str) -> dict[str, Any]:
-    return json.loads(next(LIFECYCLE.glob(f"*-{stem}.json")).read_text())  # type: ignore[no-any-return]
+# every repo starts with the strict policy on its base branch, and a PR changing only infrastructure
+REPO_OPTIONS = {"policy": STRICT, "run_id": 5000, "files": [("infra/vpc.tf", 10, 0)]}
 
 
 def marker_module(marker: Path, *functions: str) -> str:
@@ -64,89 +36,6 @@ def marker_module(marker: Path, *functions: str) -> str:
 def marker_script(marker: Path) -> str:
     return (f"import json\nfrom pathlib import Path\nPath({str(marker)!r}).write_text('executed')\n"
             'print(json.dumps({"verdict": "allow", "reason": "the PR approves itself"}))\n')
-
-
-class Repo:
-    """The fake GitHub of one test (base branch ``master`` with the strict policy) and the steps run against it."""
-
-    def __init__(self, fake: FakeGitHub, url: str, tmp: Path) -> None:
-        self.fake, self.url, self.tmp = fake, url, tmp
-        self.run_id = 5000
-        self.marker = tmp / "ATTACKER-CODE-RAN"
-
-    def pull(self, head: str = HEAD, *, files: list[tuple[str, int, int]] | None = None, base: str = BASE,
-             **kw: Any) -> None:
-        self.fake.add_pull(PR, head, base=base, title="Update the README with new information.",
-                           body="Fixes #1", user="Codertocat", head_ref=HEAD_REF,
-                           files=files if files is not None else [("infra/vpc.tf", 10, 0)], **kw)
-
-    def step(self, event: tuple[str, dict[str, Any]], *, workspace: dict[str, str] | None = None) -> StepResult:
-        self.run_id += 1
-        tmp = self.tmp / f"run{self.run_id}"
-        for path, text in (workspace or {}).items():  # the PR's checkout: where a pull_request job runs
-            target = tmp / "github" / "workspace" / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-        result = run_step(tmp, event[0], event[1], api_url=self.url, repo=REPO, run_id=self.run_id)
-        assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
-        assert not self.marker.exists(), "code from the PR was imported or executed"
-        return result
-
-    def check(self, sha: str = HEAD) -> CheckRun:
-        runs = [r for r in self.fake.check_runs(sha) if r.name == "loopforge"]
-        assert len(runs) == 1, runs
-        return runs[0]
-
-    def evaluations(self) -> list[dict[str, Any]]:
-        files = self.fake.branch_files("loopforge-state")
-        entries = [json.loads(text) for path, text in sorted(files.items()) if "/entries/" in path]
-        return [e["evidence"]["policy"] for e in entries if e["trigger"] == "policy.evaluated"]
-
-    def policy_reads(self) -> list[str]:
-        """Where the policy was read, as ``ref=<branch>``: REST contents reads and the one GraphQL read (a commit
-        is named by the branches whose tip it is)."""
-        rest = [entry["query"] for entry in self.fake.log
-                if entry["method"] == "GET" and entry["path"].endswith("/contents/.github/loopforge.yml")]
-        graphql = ["ref=" + ",".join(self.fake.branches_at(sha) or [sha]) for sha, path in self.fake.file_reads
-                   if path == ".github/loopforge.yml"]
-        return rest + graphql
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Iterator[Repo]:
-    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
-    fake.set_file(BASE, ".github/loopforge.yml", STRICT)
-    with fake.serve() as url:
-        yield Repo(fake, url, tmp_path)
-    assert_clean(fake)
-
-
-def pr_event(action: str, *, sha: str = HEAD, base: str = BASE, sender: str = "Codertocat",
-             label: str | None = None, changes: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-    payload = fixture("pull_request-opened")
-    payload["action"] = action
-    payload["pull_request"]["head"]["sha"] = sha
-    payload["pull_request"]["base"]["ref"] = base
-    payload["sender"]["login"] = sender
-    if label is not None:
-        payload["label"] = {"id": 1, "node_id": "MDU6TGFiZWwx", "name": label, "color": "ededed", "default": False,
-                            "description": None, "url": f"https://api.github.com/repos/{REPO}/labels/{label}"}
-        payload["pull_request"]["labels"].append(copy.deepcopy(payload["label"]))
-    if changes is not None:
-        payload["changes"] = changes
-    return "pull_request", payload
-
-
-def ci_completed(sha: str = HEAD) -> tuple[str, dict[str, Any]]:
-    payload = fixture("workflow_run-completed")
-    payload["workflow_run"]["head_sha"] = sha
-    for pull in payload["workflow_run"]["pull_requests"]:
-        pull["head"]["sha"] = sha
-    return "workflow_run", payload
-
-
-def statuses(evaluation: dict[str, Any]) -> dict[str, str]:
-    return {r["name"]: r["status"] for r in evaluation["results"]}
 
 
 # ---------------------------------------------------------------------------------------------- the policy file

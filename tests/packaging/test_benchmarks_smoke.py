@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "append.py"
+from tests.paths import ROOT
+
+SCRIPT = ROOT / "benchmarks" / "append.py"
 
 
 def test_append_benchmark_quick_prints_a_table(tmp_path: Path) -> None:

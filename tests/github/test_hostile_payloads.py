@@ -37,9 +37,9 @@ from loopforge.github.events import MalformedEvent, UnsupportedEvent, parse_even
 from tests.action_harness import parse_output_file, run_step
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import assert_clean
+from tests.paths import webhook_examples
 
-EXAMPLES_FILE = Path(__file__).parent / "fixtures" / "webhooks" / "webhooks-examples.json"
-GROUPS: list[dict[str, Any]] = json.loads(EXAMPLES_FILE.read_text())
+GROUPS: list[dict[str, Any]] = webhook_examples()
 OUTPUT_NAMES = {"record-id", "state", "previous-state", "outcome", "verdict"}
 SUPPORTED = ("issues", "pull_request", "pull_request_review", "workflow_run", "check_suite", "merge_group")
 DEFAULT_REPO = "octo-org/octo-repo"

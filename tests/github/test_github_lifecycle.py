@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,16 +14,14 @@ from loopforge.github.lifecycle import desired_state, plan_path
 from loopforge.github.lookup import OfflineLookup
 from loopforge.github.recorder import RunInfo, route_and_record
 from loopforge.repository import MemoryRepository
+from tests.paths import lifecycle_delivery, webhook_examples
 
-FIXTURES = Path(__file__).parent / "fixtures"
-LIFECYCLE = sorted((FIXTURES / "lifecycle").glob("*.json"))
-EXAMPLES = json.loads((FIXTURES / "webhooks" / "webhooks-examples.json").read_text())
+EXAMPLES = webhook_examples()
 S = LoopState
 
 
 def load(stem: str) -> tuple[str, dict[str, Any]]:
-    path = next(p for p in LIFECYCLE if p.stem.startswith(stem))
-    return path.stem.split("-")[1], json.loads(path.read_text())
+    return lifecycle_delivery(stem)
 
 
 class Pipeline:

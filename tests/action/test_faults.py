@@ -18,14 +18,12 @@ restored from a snapshot).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
 from loopforge.errors import ConcurrencyError, StoreError
-from tests.dynamo_server import local_server
 from tests.faults import (
     EXPECTED,
     GITHUB_KINDS,
@@ -39,6 +37,7 @@ from tests.faults import (
     sweep,
     tally,
 )
+from tests.paths import ROOT
 
 SAMPLE = {"reset-after": 1, "409": 1, "422": 1, "502": 4, "500": 8, "503": 8, "403-secondary": 8, "429": 8,
           "reset": 8, "outage-502": 8, "outage-reset": 8, "timeout": 12}
@@ -186,12 +185,6 @@ def test_the_container_contract_under_faults(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- DynamoDB
-@pytest.fixture(scope="module")
-def dynamo() -> Iterator[str]:
-    with local_server() as url:
-        yield url
-
-
 def test_dynamodb_faults_end_exactly_once(tmp_path: Path, dynamo: str) -> None:
     """``store: dynamodb`` behind a proxy on 127.0.0.1 that injects DynamoDB faults: throttling, 5xx, a
     transaction conflict, resets before and after the server applied the request, a time-out and an outage,
@@ -239,7 +232,7 @@ def test_the_benchmark_prints_its_table(tmp_path: Path) -> None:
     import sys
 
     out = tmp_path / "faults.json"
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "faults.py"
+    script = ROOT / "benchmarks" / "faults.py"
     proc = subprocess.run([sys.executable, str(script), "--kinds", "409", "--every", "12", "--no-dynamodb",
                            "--workers", "1", "--resume", "--json", str(out)],
                           capture_output=True, text=True, timeout=300, check=False)

@@ -45,11 +45,11 @@ from loopforge.trail import LoopTransition
 from tests.action_harness import parse_output_file
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import assert_clean
+from tests.paths import LIFECYCLE_FILES, lifecycle_event, webhook_examples
 
 S = LoopState
-FIXTURES = Path(__file__).parent / "fixtures"
-LIFECYCLE = {p.stem[:2]: json.loads(p.read_text()) for p in sorted((FIXTURES / "lifecycle").glob("*.json"))}
-EXAMPLES = json.loads((FIXTURES / "webhooks" / "webhooks-examples.json").read_text())
+LIFECYCLE = {p.stem[:2]: lifecycle_event(p.stem[:2]) for p in LIFECYCLE_FILES}
+EXAMPLES = webhook_examples()
 REPO = "Codertocat/Hello-World"
 RID = f"{REPO}#1"  # the PR body says "Fixes #1": the record is the issue's
 PR_NUMBER = 2

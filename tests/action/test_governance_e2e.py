@@ -13,189 +13,34 @@ use no ``ci:`` requirement (the lifecycle gate covers CI) and no governance toke
 
 from __future__ import annotations
 
-import copy
-import functools
 import hashlib
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from loopforge.github.render import md_escape
-from tests.action_harness import StepResult, run_step
-from tests.fakegithub import CheckRun, FakeGitHub
-from tests.fakegithub.fixtures import assert_clean
+from tests.governance import (
+    BASE,
+    HEAD,
+    HEAD_REF,
+    PR,
+    RECORD,
+    Repo,
+    assert_checked,
+    ci_completed,
+    governance_policy,
+    merged,
+    pr_event,
+    reason_of,
+    statuses,
+)
 
-FIXTURES = Path(__file__).parent / "fixtures"
-LIFECYCLE = {p.stem.split("-", 1)[1]: p for p in (FIXTURES / "lifecycle").glob("*.json")}
-REPO = "Codertocat/Hello-World"
-RECORD = "Codertocat/Hello-World#1"
-ENTRIES = "records/Codertocat/Hello-World/1/entries/"
-HEAD_JSON = "records/Codertocat/Hello-World/1/head.json"
-PR = 2
-BASE = "master"
-HEAD_REF = "changes"
 CODE_DIR = ".github/loopforge"
-TABLE_HEADER = "| | Rule | Status | Reason |"
+REPO_OPTIONS = {"record": RECORD}
 
-POLICY = """\
-version: 1
-risk:
-  high: {files: ["infra/**"]}
-approvers:
-  security: [alice, bob]
-rules:
-  - name: no blockers
-    require:
-      no_labels: [do-not-merge]
-  - name: high-risk governance
-    if: {risk: high}
-    require:
-      approvals: {count: 2, from: {approvers: security}, invalidate_on_push: INVALIDATE}
-      label: {name: governance-approved, added_by: {approvers: security, permission: admin}}
-"""
+POLICY = governance_policy(invalidate_on_push="INVALIDATE")
 STRICT = POLICY.replace("INVALIDATE", "true")
-INFRA_FILES = [("infra/vpc.tf", 10, 0), ("README.md", 1, 1)]
-
-
-# ---------------------------------------------------------------------------------------------- payloads
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads(LIFECYCLE[name].read_text())  # type: ignore[no-any-return]
-
-
-HEAD = fixture("pull_request-opened")["pull_request"]["head"]["sha"]
-
-
-@functools.cache
-def _real_label() -> dict[str, Any]:
-    examples = json.loads((FIXTURES / "webhooks" / "webhooks-examples.json").read_text())
-    found = [ex for e in examples if e["name"] == "pull_request" for ex in e["examples"]
-             if ex.get("action") == "labeled"]
-    return found[0]["label"]  # type: ignore[no-any-return]
-
-
-def pr_event(action: str, *, sha: str = HEAD, label: str | None = None, sender: str | None = None,
-             before: str | None = None) -> tuple[str, dict[str, Any]]:
-    """``pull_request.<action>`` from the real ``opened`` payload."""
-    payload = fixture("pull_request-opened")
-    payload["action"] = action
-    payload["pull_request"]["head"]["sha"] = sha
-    # GitHub stamps every PR event with the PR's current updated_at (the fake's API answers use the same clock)
-    payload["pull_request"]["updated_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if label is not None:
-        obj = copy.deepcopy(_real_label())
-        obj.update({"name": label, "url": obj["url"].rsplit("/", 1)[0] + "/" + label, "default": False})
-        payload["label"] = obj
-        payload["pull_request"]["labels"].append(obj)
-    if before is not None:
-        payload.update({"before": before, "after": sha})
-    if sender is not None:
-        payload["sender"]["login"] = sender
-    return "pull_request", payload
-
-
-def ci_completed(sha: str = HEAD) -> tuple[str, dict[str, Any]]:
-    """``workflow_run.completed`` (success) for ``sha``, from the real payload."""
-    payload = fixture("workflow_run-completed")
-    payload["workflow_run"]["head_sha"] = sha
-    for pull in payload["workflow_run"]["pull_requests"]:
-        pull["head"]["sha"] = sha
-    return "workflow_run", payload
-
-
-def merged(merge_commit_sha: str) -> tuple[str, dict[str, Any]]:
-    """``pull_request.closed`` (merged) from the real payload, with the commit the merge made on the base."""
-    payload = fixture("pull_request-closed")
-    payload["pull_request"]["merge_commit_sha"] = merge_commit_sha
-    return "pull_request", payload
-
-
-# ---------------------------------------------------------------------------------------------- the repository
-class Repo:
-    """The fake GitHub of one test and the steps run against it."""
-
-    def __init__(self, fake: FakeGitHub, url: str, tmp: Path) -> None:
-        self.fake, self.url, self.tmp = fake, url, tmp
-        self.run_id = 1000
-
-    def policy(self, text: str) -> None:
-        self.fake.set_file(BASE, ".github/loopforge.yml", text)
-
-    def pull(self, head: str = HEAD, *, files: list[tuple[Any, ...]] | None = None,
-             labels: tuple[str, ...] = (), commits: list[str] | None = None, **kw: Any) -> None:
-        opened = fixture("pull_request-opened")["pull_request"]
-        self.fake.add_pull(PR, head, base=BASE, body=opened["body"], title=kw.pop("title", opened["title"]),
-                           user="Codertocat", head_ref=HEAD_REF, files=INFRA_FILES if files is None else files,
-                           labels=list(labels), commits=commits, **kw)
-
-    def step(self, event: tuple[str, dict[str, Any]], *, workspace: dict[str, str] | None = None,
-             **kw: Any) -> StepResult:
-        """One container step; ``workspace`` files play the PR's checkout (never to be used for governance)."""
-        self.run_id += 1
-        tmp = self.tmp / f"run{self.run_id}"
-        for path, text in (workspace or {}).items():
-            target = tmp / "github" / "workspace" / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-        result = run_step(tmp, event[0], event[1], api_url=self.url, repo=REPO, run_id=self.run_id, **kw)
-        assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
-        assert result.outputs["record-id"] == RECORD, result.stdout + result.stderr
-        return result
-
-    def merge_commit(self, path: str = "merged.txt", text: str = "merged\n") -> str:
-        """The commit a merge makes on the base (its first parent is the base before the merge)."""
-        return self.fake.set_file(BASE, path, text, message=f"Merge pull request #{PR}")
-
-    def check(self, sha: str) -> CheckRun:
-        """The one ``loopforge`` check run on ``sha``."""
-        runs = [r for r in self.fake.check_runs(sha) if r.name == "loopforge"]
-        assert len(runs) == 1, f"expected exactly one loopforge check run on {sha[:7]}, got {len(runs)}"
-        return runs[0]
-
-    def entries(self) -> list[dict[str, Any]]:
-        files = self.fake.branch_files("loopforge-state")
-        return [json.loads(files[p]) for p in sorted(p for p in files if p.startswith(ENTRIES))]
-
-    def evaluation(self) -> dict[str, Any]:
-        """The newest ``policy.evaluated`` entry's evaluation (the rules' results, as the trail holds them)."""
-        found = [e for e in self.entries() if e["trigger"] == "policy.evaluated"]
-        assert found, "no policy.evaluated entry on the state branch"
-        assert found[-1]["outcome"] == "noted"
-        return found[-1]["evidence"]["policy"]  # type: ignore[no-any-return]
-
-    def head(self) -> dict[str, Any]:
-        return json.loads(self.fake.branch_files("loopforge-state")[HEAD_JSON])  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Iterator[Repo]:
-    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
-    with fake.serve() as url:
-        yield Repo(fake, url, tmp_path)
-    assert_clean(fake)
-
-
-def statuses(evaluation: dict[str, Any]) -> dict[str, str]:
-    return {r["name"]: r["status"] for r in evaluation["results"]}
-
-
-def assert_table(summary: str, rows: dict[str, str]) -> None:
-    """The check run's merge-gate table has a row with this status for every rule."""
-    assert TABLE_HEADER in summary, summary
-    for rule, status in rows.items():
-        assert f"| {md_escape(rule, 100)} | {status} |" in summary, f"no {status} row for {rule}:\n{summary}"
-
-
-def assert_checked(check: CheckRun, status: str, conclusion: str | None, rows: dict[str, str]) -> None:
-    assert (check.status, check.conclusion) == (status, conclusion), check.output["summary"]
-    assert_table(check.output["summary"], rows)
-
-
-def reason_of(evaluation: dict[str, Any], rule: str) -> str:
-    return next(str(r["reason"]) for r in evaluation["results"] if r["name"] == rule)
 
 
 # ---------------------------------------------------------------------------------------------- 1. high risk
