@@ -103,8 +103,18 @@ class Repo:
         return [e["evidence"]["policy"] for e in entries if e["trigger"] == "policy.evaluated"]
 
     def policy_reads(self) -> list[str]:
-        return [entry["query"] for entry in self.fake.log
-                if entry["method"] == "GET" and entry["path"].endswith("/contents/.github/loopforge.yml")]
+        """``ref=<branch>`` of every read of the policy: a REST Contents GET, or the Action's one GraphQL read,
+        which takes the policy at the tip of the PR's base (``pr.baseRef``) and answers which branch that was."""
+        reads = []
+        for entry in self.fake.log:
+            if entry["method"] == "GET" and entry["path"].endswith("/contents/.github/loopforge.yml"):
+                reads.append(entry["query"])
+            elif entry["path"].startswith("/graphql/query") and isinstance(entry["response"], dict):
+                body = json.loads(entry["body"])
+                pr = ((entry["response"].get("data") or {}).get("repository") or {}).get("pr") or {}
+                if "policyPath" in body["variables"] and "baseRef { target" in body["query"] and pr:
+                    reads.append(f"ref={pr['baseRefName']}")
+        return reads
 
 
 @pytest.fixture
