@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, overload
 from urllib.parse import quote, urlsplit
 
 from github import Github
@@ -117,26 +117,73 @@ def _dump_entry(entry: LoopTransition) -> str:
     return entry.model_dump_json(indent=2) + "\n"
 
 
-def dump_head(head: RecordHead, window: Sequence[LoopTransition] = ()) -> str:
+class Window(Sequence[LoopTransition]):
+    """The newest entries of a record (oldest first), kept as they were read (JSON objects) and validated into
+    ``LoopTransition`` only when one is read: a head read or an append never pays for 60 validations."""
+
+    def __init__(self, items: Sequence[dict[str, Any] | LoopTransition] = ()) -> None:
+        self._items = list(items)
+        self._parsed: dict[int, LoopTransition] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> LoopTransition: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[LoopTransition]: ...
+
+    def __getitem__(self, index: int | slice) -> LoopTransition | Sequence[LoopTransition]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self._items))[index]]
+        i = index + len(self._items) if index < 0 else index
+        if i not in self._parsed:
+            item = self._items[i]
+            self._parsed[i] = item if isinstance(item, LoopTransition) else LoopTransition.model_validate(item)
+        return self._parsed[i]
+
+    def field(self, index: int, name: str) -> Any:
+        """One field of an entry without validating it."""
+        item = self._items[index]
+        return getattr(item, name) if isinstance(item, LoopTransition) else item.get(name)
+
+    def extended(self, entries: Sequence[LoopTransition]) -> Window:
+        """This window followed by ``entries``, cut to the newest ``WINDOW``."""
+        return Window([*self._items, *entries][-WINDOW:])
+
+    def dump(self) -> list[Any]:
+        return [json.loads(e.model_dump_json()) if isinstance(e, LoopTransition) else e for e in self._items]
+
+
+def dump_head(head: RecordHead, window: Sequence[LoopTransition] | Window = ()) -> str:
     """``head.json``: the RecordHead fields, then ``window`` (the newest entries, oldest first)."""
     data = json.loads(head.model_dump_json(include=set(RecordHead.model_fields)))
-    data["window"] = [json.loads(e.model_dump_json()) for e in window]
+    data["window"] = window.dump() if isinstance(window, Window) else [json.loads(e.model_dump_json())
+                                                                         for e in window]
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def parse_head(text: str, where: str) -> tuple[RecordHead, list[LoopTransition]]:
-    """A ``head.json`` (with or without a window) → (head, window); ``StoreCorrupt`` if it does not parse."""
+def parse_head(text: str, where: str) -> tuple[RecordHead, Window]:
+    """A ``head.json`` (with or without a window) → (head, window); ``StoreCorrupt`` if it does not parse. The
+    window's entries are validated when read (``Window``); here only its shape is checked: the newest
+    consecutive, hash-linked entries of this head, else it is ignored (entries are then read from their files)."""
     try:
         data = json.loads(text)
         head = RecordHead.model_validate(data)
-        window = [LoopTransition.model_validate(e) for e in (data.get("window") or [])]
     except (ValueError, TypeError, AttributeError) as exc:
         raise StoreCorrupt(f"{where}: head.json does not parse ({str(exc).splitlines()[0][:200]})") from None
-    last = head.last_sequence
-    if window and (window[-1].sequence != last or window[-1].hash != head.last_hash or any(
-            b.sequence != a.sequence + 1 or b.prev_hash != a.hash for a, b in itertools.pairwise(window))):
-        window = []  # not the newest consecutive entries of this head: ignore it (entries are read instead)
-    return head, window
+    raw = data.get("window") if isinstance(data, dict) else None
+    items = [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
+    if not items or len(items) != len(raw or []):
+        return head, Window()
+    try:
+        linked = (items[-1]["sequence"] == head.last_sequence and items[-1]["hash"] == head.last_hash
+                  and all(b["sequence"] == a["sequence"] + 1 and b["prev_hash"] == a["hash"]
+                          for a, b in itertools.pairwise(items)))
+    except (KeyError, TypeError):
+        linked = False
+    return head, Window(items) if linked else Window()
 
 
 @dataclass
@@ -146,7 +193,7 @@ class RecordSnapshot:
     record_id: str
     tip: str | None  # None: the data branch does not exist yet
     head: RecordHead | None
-    window: list[LoopTransition]  # the newest entries (oldest first; may be shorter than WINDOW)
+    window: Window  # the newest entries (oldest first; may be shorter than WINDOW)
     keys: dict[str, LoopTransition | None]  # the key files read with it (None: no such key)
     tip_provenance: Provenance | None
     record_provenance: Provenance | None  # the newest commit that touched this record's folder
@@ -164,7 +211,7 @@ class RecordSnapshot:
         """Whether ``entries(after=after)`` can be answered from the window."""
         if self.head is None:
             return True
-        first = self.window[0].sequence if self.window else self.head.last_sequence + 1
+        first = int(self.window.field(0, "sequence")) if self.window else self.head.last_sequence + 1
         return after >= first - 1
 
 
@@ -268,7 +315,7 @@ class BranchRepository:
         with self._translated():
             raw = self.api.snapshot(folder, [f"{folder}/keys/{key_file(k)}" for k in keys], extras)
         where = f"{self.full_name}@{self.branch}:{folder}"
-        head, window = parse_head(raw.head_text, where) if raw.head_text is not None else (None, [])
+        head, window = parse_head(raw.head_text, where) if raw.head_text is not None else (None, Window())
         found: dict[str, LoopTransition | None] = {}
         for key, text in zip(keys, raw.key_texts, strict=True):
             entry = self._key_entry(text, record_id, key, where)
@@ -307,9 +354,9 @@ class BranchRepository:
         if snap is not None:
             if idempotency_key in snap.keys:
                 return snap.keys[idempotency_key]
-            for entry in reversed(snap.window):
-                if entry.idempotency_key == idempotency_key:
-                    return entry
+            for i in range(len(snap.window) - 1, -1, -1):
+                if snap.window.field(i, "idempotency_key") == idempotency_key:
+                    return snap.window[i]
         fresh = self._read(record_id, [idempotency_key])
         if snap is not None and fresh.tip == snap.tip:
             snap.keys[idempotency_key] = fresh.keys[idempotency_key]
@@ -318,7 +365,8 @@ class BranchRepository:
     def entries(self, record_id: str, after: int = 0, limit: int | None = None) -> Iterator[LoopTransition]:
         snap = self._pinned(record_id)
         if snap is not None and snap.covers(after):
-            chosen = [e for e in snap.window if e.sequence > after]
+            chosen = [snap.window[i] for i in range(len(snap.window))
+                      if int(snap.window.field(i, "sequence")) > after]
             yield from chosen[: max(limit, 0)] if limit is not None else chosen
             return
         ref = snap.tip if snap is not None and snap.tip else self.branch
@@ -425,11 +473,12 @@ class BranchRepository:
         self._write(known if known is not None else self._read(rid), head, list(entries))
 
     @staticmethod
-    def _window(base: RecordSnapshot, entries: Sequence[LoopTransition]) -> list[LoopTransition]:
+    def _window(base: RecordSnapshot, entries: Sequence[LoopTransition]) -> Window:
         last = base.head.last_sequence if base.head else 0
         # an old head.json has no window: one starts with these entries and fills up as the record grows
-        previous = base.window if base.window and base.window[-1].sequence == last else []
-        return [*previous, *entries][-WINDOW:]
+        if base.window and base.window.field(len(base.window) - 1, "sequence") == last:
+            return base.window.extended(entries)
+        return Window(entries[-WINDOW:])
 
     def _files(self, base: RecordSnapshot, head: RecordHead, entries: Sequence[LoopTransition]) -> dict[str, str]:
         folder = record_dir(head.record_id)

@@ -112,9 +112,9 @@ def test_branch_threads(scenario: str) -> None:
         print(load.table([row]))
         assert_exactly_once(row, BRANCH_WRITERS, BRANCH_CALLS)
         assert_contention(row)
-        # one commit per append, each on the previous tip: no write was force-pushed over another
+        # the branch's root commit, then one commit per append, each on the previous tip: nothing force-pushed
         log = fake.branch_log("loopforge-state")
-        assert len(log) == row.records + BRANCH_WRITERS * BRANCH_CALLS
+        assert len(log) == 1 + row.records + BRANCH_WRITERS * BRANCH_CALLS
     assert not fake.violations and not fake.errors
 
 
