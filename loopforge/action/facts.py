@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from loopforge.action.errors import github_call
 from loopforge.action.session import Session
 from loopforge.github.events import Event
-from loopforge.github.pr_facts import OurCheckRun, our_check_run, pull_request_extra
+from loopforge.github.pr_facts import OurCheckRun, files_at, our_check_run, pull_request_extra
 from loopforge.github.recorder import Route, event_keys
 from loopforge.records import RecordHead
 
@@ -72,10 +72,13 @@ class Facts:
 def load_facts(session: Session, routed: Route, event: Event) -> Facts:
     cfg = session.cfg
     extras = []
+    at_commit, merge_commit = judged_at(event, routed) if cfg.policy else (None, None)
     if routed.pr is not None:
         extras.append(pull_request_extra(routed.pr.number, routed.pr.head.sha, cfg.check_name,
                                          policy_path=cfg.policy or None,
-                                         code_dir=DEFAULT_CODE_DIR if cfg.policy else None))
+                                         code_dir=DEFAULT_CODE_DIR if cfg.policy else None,
+                                         at_commit=at_commit, merge_commit=merge_commit,
+                                         head_message=merge_commit is not None and (routed.pr.commits or 0) > 1))
     branch = session.branch
     snapshot = None
     head: RecordHead | None = None
@@ -89,8 +92,18 @@ def load_facts(session: Session, routed: Route, event: Event) -> Facts:
         if routed.pr is not None and cfg.policy:
             head = session.store.head(routed.record_id)
     governance = None
-    at = policy_commit(session.gh_repo, event, routed, head) if routed.pr is not None and cfg.policy else None
-    if at is not None and routed.pr is not None:  # a merge, a merge group: the policy at a base commit (REST)
+    at = (policy_commit(session.gh_repo, event, routed, head, pull) if routed.pr is not None and cfg.policy
+          else None)
+    read_at = files_at(pull, at) if at is not None and pull.get("pr") else None
+    if at is not None and read_at is not None and routed.pr is not None:  # a base commit the one read read
+        from loopforge.action import governance as policy
+
+        with github_call("reading the policy at the base commit"):
+            governance = policy.from_facts(pull, session.repo_name, routed.pr.number, cfg.policy, DEFAULT_CODE_DIR,
+                                           gh_repo=session.gh_repo, head=head,
+                                           governance_token=cfg.governance_token, api_url=cfg.api_url,
+                                           at=at, commit=read_at)
+    elif at is not None and routed.pr is not None:  # a base commit the read could not see: through REST
         from loopforge.action import governance as policy
 
         with github_call("reading the policy at the base commit"):
@@ -138,23 +151,50 @@ def event_keys_of(snapshot: RecordSnapshot) -> list[str]:
     return list(snapshot.keys)
 
 
-def policy_commit(gh_repo: Any, event: Event, routed: Route, head: RecordHead | None) -> str | None:
+def _merged(event: Event, routed: Route) -> bool:
+    pr = routed.pr
+    return pr is not None and event.name == "pull_request" and event.action == "closed" and pr.merged
+
+
+def judged_at(event: Event, routed: Route) -> tuple[str | None, str | None]:
+    """What the one read reads the policy at instead of the base branch's tip: ``(commit, None)`` for a merge
+    group (its ``base_sha``), ``(None, merge commit)`` for a merge (the merge commit's first parent), else
+    ``(None, None)``."""
+    if event.merge_group is not None:
+        return event.merge_group.base_sha, None
+    if _merged(event, routed) and routed.pr is not None and routed.pr.merge_commit_sha:
+        return None, routed.pr.merge_commit_sha
+    return None, None
+
+
+def policy_commit(gh_repo: Any, event: Event, routed: Route, head: RecordHead | None,
+                  pull: Mapping[str, Any] | None = None) -> str | None:
     """The base commit whose policy judges this event, or None for the base branch's current tip.
 
     A merge is judged by the policy at the base commit before it, a merge group by the policy at the group's
     base: never at the base branch's tip, which after a merge holds the PR's own edits
-    (``loopforge.github.merge_judgement``)."""
+    (``loopforge.github.merge_judgement``). The merge commit (its first parent, message and parent count) and
+    the PR head's message come from the one read (``pull``) when it saw them; any other commit (a rebase merge
+    walks back one commit per PR commit) is read through REST."""
     from github import GithubException
 
     from loopforge.github.merge_judgement import CommitInfo, merge_policy_commit
+    from loopforge.github.pr_facts import head_message, merge_commit_info
 
     if event.merge_group is not None:
         return event.merge_group.base_sha  # the queue tests the group on top of this base
     pr = routed.pr
-    if pr is None or not (event.name == "pull_request" and event.action == "closed" and pr.merged):
+    if pr is None or not _merged(event, routed):
         return None
+    read = merge_commit_info(pull or {})
+    read_head = head_message(pull or {})
 
     def commit_of(sha: str) -> CommitInfo:
+        if read is not None and sha == pr.merge_commit_sha and read.first_parent is not None:
+            # base_parent looks at the first parent and at how many there are
+            return CommitInfo(parents=[read.first_parent] * read.parent_count, message=read.message)
+        if read_head is not None and sha == pr.head.sha:
+            return CommitInfo(parents=[], message=read_head)  # (only its message is asked for)
         commit = gh_repo.get_git_commit(sha)
         return CommitInfo(parents=[p.sha for p in commit.parents], message=str(commit.message or ""))
 
