@@ -171,8 +171,11 @@ class Repo:
                                   message=f"Merge pull request #{PR} into the queue")
 
     def policy_reads(self) -> list[str]:
-        return [e["query"] for e in self.fake.log
+        """Where the policy was read, as ``ref=<branch or commit>``: REST contents reads, then the one GraphQL
+        read's (a commit, named by its SHA)."""
+        rest = [e["query"] for e in self.fake.log
                 if e["method"] == "GET" and e["path"].endswith("/contents/" + POLICY_PATH)]
+        return rest + [f"ref={sha}" for sha, path in self.fake.file_reads if path == POLICY_PATH]
 
     def tamper(self, files: dict[str, str]) -> str:
         """A commit on the data branch by someone else (a push or an API edit with another token)."""
