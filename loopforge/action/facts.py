@@ -153,7 +153,7 @@ def event_keys_of(snapshot: RecordSnapshot) -> list[str]:
 
 def _merged(event: Event, routed: Route) -> bool:
     pr = routed.pr
-    return pr is not None and event.name == "pull_request" and event.action == "closed" and pr.merged
+    return pr is not None and event.name == "pull_request" and event.action == "closed" and bool(pr.merged)
 
 
 def judged_at(event: Event, routed: Route) -> tuple[str | None, str | None]:
