@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from loopforge.action.errors import github_call
 from loopforge.action.session import Session
 from loopforge.github.events import Event
+from loopforge.github.merge_judgement import MAX_WALK
 from loopforge.github.pr_facts import OurCheckRun, files_at, our_check_run, pull_request_extra
 from loopforge.github.recorder import Route, event_keys
 from loopforge.records import RecordHead
@@ -60,6 +61,9 @@ class Facts:
     #: whether the read said if our check run exists on the head commit (``check_run`` then is it, or None)
     check_run_known: bool = False
     check_run: OurCheckRun | None = None
+    #: the same for a merge group's head commit (``merge_group`` events: the check run the queue waits on)
+    group_check_run_known: bool = False
+    group_check_run: OurCheckRun | None = None
     #: the branch store's snapshot (None on other stores)
     snapshot: RecordSnapshot | None = None
     #: the PR facts as read (the ``pr`` and ``head`` fields of the query)
@@ -78,7 +82,10 @@ def load_facts(session: Session, routed: Route, event: Event) -> Facts:
                                          policy_path=cfg.policy or None,
                                          code_dir=DEFAULT_CODE_DIR if cfg.policy else None,
                                          at_commit=at_commit, merge_commit=merge_commit,
-                                         head_message=merge_commit is not None and (routed.pr.commits or 0) > 1))
+                                         head_message=merge_commit is not None and (routed.pr.commits or 0) > 1,
+                                         group_head=event.merge_group.head_sha if event.merge_group else None,
+                                         rebase_depth=min(routed.pr.commits or 0, MAX_WALK) if merge_commit
+                                         else None))
     branch = session.branch
     snapshot = None
     head: RecordHead | None = None
@@ -125,7 +132,10 @@ def load_facts(session: Session, routed: Route, event: Event) -> Facts:
                                      governance_token=cfg.governance_token, api_url=cfg.api_url)
     tampered, flagged = _verify_if_edited(session, routed, snapshot, event) if snapshot is not None else (None, [])
     return Facts(head=head, governance=governance, check_run_known=bool(pull.get("head")),
-                 check_run=our_check_run(pull) if routed.pr is not None else None, snapshot=snapshot, pull=pull,
+                 check_run=our_check_run(pull) if routed.pr is not None else None,
+                 group_check_run_known=bool(pull.get("group")),
+                 group_check_run=our_check_run(pull, "group") if pull.get("group") else None, snapshot=snapshot,
+                 pull=pull,
                  tampered=tampered, flagged=flagged)
 
 
@@ -179,7 +189,7 @@ def policy_commit(gh_repo: Any, event: Event, routed: Route, head: RecordHead | 
     from github import GithubException
 
     from loopforge.github.merge_judgement import CommitInfo, merge_policy_commit
-    from loopforge.github.pr_facts import head_message, merge_commit_info
+    from loopforge.github.pr_facts import head_message, merge_commit_info, rebased_base
 
     if event.merge_group is not None:
         return event.merge_group.base_sha  # the queue tests the group on top of this base
@@ -198,9 +208,14 @@ def policy_commit(gh_repo: Any, event: Event, routed: Route, head: RecordHead | 
         commit = gh_repo.get_git_commit(sha)
         return CommitInfo(parents=[p.sha for p in commit.parents], message=str(commit.message or ""))
 
+    rebased = rebased_base(pull or {})
+
+    def ancestor(depth: int) -> str | None:  # the read asked for <merge>~min(commits, MAX_WALK)
+        return rebased if depth == min(pr.commits or 0, MAX_WALK) else None
+
     try:
         return merge_policy_commit(pr.merge_commit_sha, pr.head.sha, pr.commits, head.metadata if head else {},
-                                   commit_of) or pr.base.sha
+                                   commit_of, ancestor) or pr.base.sha
     except GithubException as exc:
         if exc.status != 404:
             raise

@@ -43,14 +43,17 @@ _PR = f"""number title body url state isDraft merged headRefName headRefOid base
 ROUTE_FIELDS = """number title body url state isDraft merged author { login } headRefName headRefOid baseRefName
       baseRefOid labels(first: 100) { nodes { name } } updatedAt"""
 
+#: the check run named ``$checkName`` on a commit (``our_check_run``)
+_OURS = """ours: checkSuites(first: 20) { nodes { app { slug } checkRuns(first: 10, filterBy: {checkName: $checkName})
+        { nodes { url status conclusion } } } }"""
+
 _HEAD = f"""oid
       statusCheckRollup {{ state contexts(first: {PAGE}) {{ nodes {{ __typename
         ... on CheckRun {{ url name status conclusion detailsUrl checkSuite {{ app {{ slug }} }} }}
         ... on StatusContext {{ context state targetUrl }} }} }} }}
       checkSuites(first: {PAGE}) {{ nodes {{ status conclusion app {{ slug }}
         workflowRun {{ databaseId url workflow {{ name }} }} }} }}
-      ours: checkSuites(first: 20) {{ nodes {{ app {{ slug }} checkRuns(first: 10, filterBy: {{checkName: $checkName}})
-        {{ nodes {{ url status conclusion }} }} }} }}"""
+      {_OURS}"""
 
 
 def _tree(depth: int) -> str:
@@ -60,7 +63,8 @@ def _tree(depth: int) -> str:
 
 def pull_request_extra(number: int, head_sha: str, check_name: str, *, policy_path: str | None = None,
                        code_dir: str | None = None, at_commit: str | None = None,
-                       merge_commit: str | None = None, head_message: bool = False) -> Extra:
+                       merge_commit: str | None = None, head_message: bool = False,
+                       group_head: str | None = None, rebase_depth: int | None = None) -> Extra:
     """The aliased fields of a pull request's facts (see the module docstring). ``policy_path`` and ``code_dir``
     are read at the tip of the branch the PR targets now (``baseRef``: a retargeted PR is judged by its new
     base), under ``pr.baseRef.target.policy`` and ``.code``; or, for an event judged at a base commit
@@ -71,6 +75,13 @@ def pull_request_extra(number: int, head_sha: str, check_name: str, *, policy_pa
       ``merge.parents.nodes[0].policy`` and ``.code``, with the merge commit's message and parent count and the
       head's message when ``head_message`` (a PR of several commits: ``merge_commit_info``, ``head_message``;
       a rebase merge needs more than the first parent, read through REST).
+
+    ``rebase_depth`` (with ``merge_commit``): also read the files at ``<merge commit>~<rebase_depth>`` under
+    ``rebased``: the base before a rebase merge of that many commits (``merge_judgement.base_parent``), so a
+    rebase merge needs no walk through REST either.
+
+    ``group_head``: a merge group's head commit, whose check run named ``check_name`` is read under ``group``
+    (``our_check_run(extra, "group")``), as the head's is under ``head``.
     """
     files = ""
     variables: dict[str, tuple[str, Any]] = {"prNumber": ("Int!", number), "headOid": ("GitObjectID!", head_sha),
@@ -86,6 +97,9 @@ def pull_request_extra(number: int, head_sha: str, check_name: str, *, policy_pa
     head = _HEAD + (" message" if head_message else "")
     parts = [f"pr: pullRequest(number: $prNumber) {{ {_PR}{base_ref} }}",
              f"head: object(oid: $headOid) {{ ... on Commit {{ {head} }} }}"]
+    if group_head is not None:  # the commit a merge group's check run goes on
+        parts.append(f"group: object(oid: $groupOid) {{ ... on Commit {{ oid {_OURS} }} }}")
+        variables["groupOid"] = ("GitObjectID!", group_head)
     if at_commit is not None:
         parts.append(f"at: object(oid: $atOid) {{ ... on Commit {{ oid{files} }} }}")
         variables["atOid"] = ("GitObjectID!", at_commit)
@@ -93,6 +107,9 @@ def pull_request_extra(number: int, head_sha: str, check_name: str, *, policy_pa
         parts.append(f"merge: object(oid: $mergeOid) {{ ... on Commit {{ oid message parents(first: 1) {{ totalCount "
                      f"nodes {{ oid{files} }} }} }} }}")
         variables["mergeOid"] = ("GitObjectID!", merge_commit)
+        if rebase_depth is not None and rebase_depth > 1:
+            parts.append(f"rebased: object(expression: $rebasedRev) {{ ... on Commit {{ oid{files} }} }}")
+            variables["rebasedRev"] = ("String!", f"{merge_commit}~{int(rebase_depth)}")
     return Extra("\n    ".join(parts), variables, optional=("pr",))
 
 
@@ -116,6 +133,12 @@ def merge_commit_info(extra: Mapping[str, Any]) -> MergeCommitInfo | None:
                            int(parents.get("totalCount") or 0), str(merge.get("message") or ""))
 
 
+def rebased_base(extra: Mapping[str, Any]) -> str | None:
+    """The commit read under ``rebased`` (``<merge commit>~<rebase_depth>``), or None."""
+    node = extra.get("rebased")
+    return str(node["oid"]) if node and node.get("oid") else None
+
+
 def head_message(extra: Mapping[str, Any]) -> str | None:
     """The head commit's message when the read asked for it (a merged PR's read) and the commit is known."""
     head = extra.get("head") or {}
@@ -126,9 +149,10 @@ def head_message(extra: Mapping[str, Any]) -> str | None:
 def files_at(extra: Mapping[str, Any], sha: str) -> Mapping[str, Any] | None:
     """The commit node holding the ``policy``/``code`` files read at ``sha`` (a merge group's base, or a merge
     commit's first parent); None when the read did not read the files at that commit."""
-    at = extra.get("at")
-    if at and at.get("oid") == sha:
-        return dict(at)
+    for alias in ("at", "rebased"):
+        at = extra.get(alias)
+        if at and at.get("oid") == sha:
+            return dict(at)
     merge = extra.get("merge") or {}
     for node in ((merge.get("parents") or {}).get("nodes") or [])[:1]:
         if node and node.get("oid") == sha:
@@ -193,9 +217,10 @@ def run_id(url: Any) -> int:
     return int(tail)
 
 
-def our_check_run(extra: Mapping[str, Any]) -> OurCheckRun | None:
-    """The check run named ``check_name`` of the GitHub Actions app on the head commit (the oldest, if several)."""
-    suites = (((extra.get("head") or {}).get("ours") or {}).get("nodes")) or []
+def our_check_run(extra: Mapping[str, Any], alias: str = "head") -> OurCheckRun | None:
+    """The check run named ``check_name`` of the GitHub Actions app on the head commit (``alias`` ``group``: on
+    the merge group's head) (the oldest, if several)."""
+    suites = (((extra.get(alias) or {}).get("ours") or {}).get("nodes")) or []
     runs = [r for s in suites if ((s.get("app") or {}).get("slug") == "github-actions")
             for r in ((s.get("checkRuns") or {}).get("nodes") or [])]
     if not runs:
@@ -260,5 +285,5 @@ def write_tree(extra: Mapping[str, Any], alias: str, dest: Path, prefix: str,
 
 
 __all__ = ["CODE_DEPTH", "ROUTE_FIELDS", "MergeCommitInfo", "OurCheckRun", "base_file", "files_at", "head_message",
-           "merge_commit_info", "our_check_run", "pull_request_extra", "pull_request_model", "route_pulls",
-           "route_query", "run_id", "write_tree"]
+           "merge_commit_info", "our_check_run", "pull_request_extra", "pull_request_model", "rebased_base",
+           "route_pulls", "route_query", "run_id", "write_tree"]
