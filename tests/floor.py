@@ -193,11 +193,19 @@ class Floor:
             fake.signed_commits.add(commit)
             fake.refs[f"refs/heads/{BRANCH}"] = commit
 
+    def merge(self) -> str:
+        """The commit a squash merge of PR #2 makes on the base branch (its SHA is the payload's
+        ``merge_commit_sha``: the fixture's own is not in the fake)."""
+        return self.fake.set_file("master", "src/app.py", "print('merged')\n", message="Merge pull request #2 (#2)")
+
     def lifecycle(self) -> list[Measured]:
         """Every event of the lifecycle; the record is padded to ``history`` entries after it is created."""
         out: list[Measured] = []
         with self.serving() as url:
             for i, (label, name, payload) in enumerate(events()):
+                if (payload.get("pull_request") or {}).get("merged"):  # GitHub makes the merge commit first
+                    payload = copy.deepcopy(payload)
+                    payload["pull_request"]["merge_commit_sha"] = self.merge()
                 out.append(self.step(label, name, payload, url))
                 if i == 0:
                     self.pad(self.history)

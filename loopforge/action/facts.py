@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from loopforge.action.errors import github_call
 from loopforge.action.session import Session
 from loopforge.github.events import Event
-from loopforge.github.pr_facts import OurCheckRun, our_check_run, pull_request_extra
+from loopforge.github.merge_judgement import MAX_WALK
+from loopforge.github.pr_facts import OurCheckRun, files_at, our_check_run, pull_request_extra
 from loopforge.github.recorder import Route, event_keys
 from loopforge.records import RecordHead
 
@@ -60,6 +61,9 @@ class Facts:
     #: whether the read said if our check run exists on the head commit (``check_run`` then is it, or None)
     check_run_known: bool = False
     check_run: OurCheckRun | None = None
+    #: the same for a merge group's head commit (``merge_group`` events: the check run the queue waits on)
+    group_check_run_known: bool = False
+    group_check_run: OurCheckRun | None = None
     #: the branch store's snapshot (None on other stores)
     snapshot: RecordSnapshot | None = None
     #: the PR facts as read (the ``pr`` and ``head`` fields of the query)
@@ -72,10 +76,16 @@ class Facts:
 def load_facts(session: Session, routed: Route, event: Event) -> Facts:
     cfg = session.cfg
     extras = []
+    at_commit, merge_commit = judged_at(event, routed) if cfg.policy else (None, None)
     if routed.pr is not None:
         extras.append(pull_request_extra(routed.pr.number, routed.pr.head.sha, cfg.check_name,
                                          policy_path=cfg.policy or None,
-                                         code_dir=DEFAULT_CODE_DIR if cfg.policy else None))
+                                         code_dir=DEFAULT_CODE_DIR if cfg.policy else None,
+                                         at_commit=at_commit, merge_commit=merge_commit,
+                                         head_message=merge_commit is not None and (routed.pr.commits or 0) > 1,
+                                         group_head=event.merge_group.head_sha if event.merge_group else None,
+                                         rebase_depth=min(routed.pr.commits or 0, MAX_WALK) if merge_commit
+                                         else None))
     branch = session.branch
     snapshot = None
     head: RecordHead | None = None
@@ -89,8 +99,18 @@ def load_facts(session: Session, routed: Route, event: Event) -> Facts:
         if routed.pr is not None and cfg.policy:
             head = session.store.head(routed.record_id)
     governance = None
-    at = policy_commit(session.gh_repo, event, routed, head) if routed.pr is not None and cfg.policy else None
-    if at is not None and routed.pr is not None:  # a merge, a merge group: the policy at a base commit (REST)
+    at = (policy_commit(session.gh_repo, event, routed, head, pull) if routed.pr is not None and cfg.policy
+          else None)
+    read_at = files_at(pull, at) if at is not None and pull.get("pr") else None
+    if at is not None and read_at is not None and routed.pr is not None:  # a base commit the one read read
+        from loopforge.action import governance as policy
+
+        with github_call("reading the policy at the base commit"):
+            governance = policy.from_facts(pull, session.repo_name, routed.pr.number, cfg.policy, DEFAULT_CODE_DIR,
+                                           gh_repo=session.gh_repo, head=head,
+                                           governance_token=cfg.governance_token, api_url=cfg.api_url,
+                                           at=at, commit=read_at)
+    elif at is not None and routed.pr is not None:  # a base commit the read could not see: through REST
         from loopforge.action import governance as policy
 
         with github_call("reading the policy at the base commit"):
@@ -112,7 +132,10 @@ def load_facts(session: Session, routed: Route, event: Event) -> Facts:
                                      governance_token=cfg.governance_token, api_url=cfg.api_url)
     tampered, flagged = _verify_if_edited(session, routed, snapshot, event) if snapshot is not None else (None, [])
     return Facts(head=head, governance=governance, check_run_known=bool(pull.get("head")),
-                 check_run=our_check_run(pull) if routed.pr is not None else None, snapshot=snapshot, pull=pull,
+                 check_run=our_check_run(pull) if routed.pr is not None else None,
+                 group_check_run_known=bool(pull.get("group")),
+                 group_check_run=our_check_run(pull, "group") if pull.get("group") else None, snapshot=snapshot,
+                 pull=pull,
                  tampered=tampered, flagged=flagged)
 
 
@@ -138,29 +161,61 @@ def event_keys_of(snapshot: RecordSnapshot) -> list[str]:
     return list(snapshot.keys)
 
 
-def policy_commit(gh_repo: Any, event: Event, routed: Route, head: RecordHead | None) -> str | None:
+def _merged(event: Event, routed: Route) -> bool:
+    pr = routed.pr
+    return pr is not None and event.name == "pull_request" and event.action == "closed" and bool(pr.merged)
+
+
+def judged_at(event: Event, routed: Route) -> tuple[str | None, str | None]:
+    """What the one read reads the policy at instead of the base branch's tip: ``(commit, None)`` for a merge
+    group (its ``base_sha``), ``(None, merge commit)`` for a merge (the merge commit's first parent), else
+    ``(None, None)``."""
+    if event.merge_group is not None:
+        return event.merge_group.base_sha, None
+    if _merged(event, routed) and routed.pr is not None and routed.pr.merge_commit_sha:
+        return None, routed.pr.merge_commit_sha
+    return None, None
+
+
+def policy_commit(gh_repo: Any, event: Event, routed: Route, head: RecordHead | None,
+                  pull: Mapping[str, Any] | None = None) -> str | None:
     """The base commit whose policy judges this event, or None for the base branch's current tip.
 
     A merge is judged by the policy at the base commit before it, a merge group by the policy at the group's
     base: never at the base branch's tip, which after a merge holds the PR's own edits
-    (``loopforge.github.merge_judgement``)."""
+    (``loopforge.github.merge_judgement``). The merge commit (its first parent, message and parent count) and
+    the PR head's message come from the one read (``pull``) when it saw them; any other commit (a rebase merge
+    walks back one commit per PR commit) is read through REST."""
     from github import GithubException
 
     from loopforge.github.merge_judgement import CommitInfo, merge_policy_commit
+    from loopforge.github.pr_facts import head_message, merge_commit_info, rebased_base
 
     if event.merge_group is not None:
         return event.merge_group.base_sha  # the queue tests the group on top of this base
     pr = routed.pr
-    if pr is None or not (event.name == "pull_request" and event.action == "closed" and pr.merged):
+    if pr is None or not _merged(event, routed):
         return None
+    read = merge_commit_info(pull or {})
+    read_head = head_message(pull or {})
 
     def commit_of(sha: str) -> CommitInfo:
+        if read is not None and sha == pr.merge_commit_sha and read.first_parent is not None:
+            # base_parent looks at the first parent and at how many there are
+            return CommitInfo(parents=[read.first_parent] * read.parent_count, message=read.message)
+        if read_head is not None and sha == pr.head.sha:
+            return CommitInfo(parents=[], message=read_head)  # (only its message is asked for)
         commit = gh_repo.get_git_commit(sha)
         return CommitInfo(parents=[p.sha for p in commit.parents], message=str(commit.message or ""))
 
+    rebased = rebased_base(pull or {})
+
+    def ancestor(depth: int) -> str | None:  # the read asked for <merge>~min(commits, MAX_WALK)
+        return rebased if depth == min(pr.commits or 0, MAX_WALK) else None
+
     try:
         return merge_policy_commit(pr.merge_commit_sha, pr.head.sha, pr.commits, head.metadata if head else {},
-                                   commit_of) or pr.base.sha
+                                   commit_of, ancestor) or pr.base.sha
     except GithubException as exc:
         if exc.status != 404:
             raise

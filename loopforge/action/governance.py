@@ -183,10 +183,14 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
 
 def from_facts(extra: Mapping[str, Any], repo: str, number: int, policy_path: str, code_dir_read: str, *,
                gh_repo: Any, head: RecordHead | None, governance_token: str = "",
-               api_url: str = "https://api.github.com") -> Governance:
+               api_url: str = "https://api.github.com", at: str | None = None,
+               commit: Mapping[str, Any] | None = None) -> Governance:
     """The governance of one PR event from the facts of the event's one GraphQL read (``extra``: the fields of
     ``loopforge.github.pr_facts.pull_request_extra``, which read ``policy_path`` and ``code_dir_read`` at the
-    PR's current base). A fact the read does not carry is read through REST when a rule needs it."""
+    PR's current base). A fact the read does not carry is read through REST when a rule needs it.
+
+    ``at`` and ``commit``: a base commit (a merge's base parent, a merge group's base) and the node of the read
+    that holds the files read at it (``pr_facts.files_at``), instead of the base branch's tip."""
     from loopforge.github.pr_context_graphql import GraphQLPullRequestContext
     from loopforge.github.pr_facts import base_file, write_tree
 
@@ -196,21 +200,21 @@ def from_facts(extra: Mapping[str, Any], repo: str, number: int, policy_path: st
         return GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
 
     ctx = GraphQLPullRequestContext(repo, extra, rest)
-    base_ref = ctx.base_ref
+    base_ref = at or ctx.base_ref
+    where: dict[str, Any] = {"at": base_ref, "at_commit": at is not None}
     try:
-        text = base_file(extra)
+        text = base_file(extra, commit=commit)
     except ValueError as exc:
         message = f"cannot read the policy {policy_path} on {base_ref}: {exc}"
-        return Governance(guards=[_broken_policy_guard(message)], error=message, at=base_ref)
+        return Governance(guards=[_broken_policy_guard(message)], error=message, **where)
 
     def code(code_dir: str) -> Path | None:
         if code_dir.strip("/") != code_dir_read.strip("/"):  # a code_dir of its own: not in the read
             return _checkout_code_dir(gh_repo, base_ref, code_dir)
         checkout = Path(tempfile.mkdtemp(prefix="loopforge-base-"))
-        return checkout if write_tree(extra, "code", checkout, code_dir.strip("/")) else None
+        return checkout if write_tree(extra, "code", checkout, code_dir.strip("/"), commit=commit) else None
 
-    return _build(text, ctx, policy_path, base_ref, head, code, shared_policy_reader(gh_repo, governance_gh),
-                  {"at": base_ref, "at_commit": False})
+    return _build(text, ctx, policy_path, base_ref, head, code, shared_policy_reader(gh_repo, governance_gh), where)
 
 
 def _build(text: str | None, ctx: PullRequestContext, policy_path: str, base_ref: str, head: RecordHead | None,

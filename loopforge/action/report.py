@@ -53,9 +53,12 @@ def report(session: Session, plan: Plan, result: Report) -> None:
     if plan.post_check and plan.check_sha is not None and result.routed.pr is not None:
         facts = result.facts
         known: dict[str, Any] | object | None = LOOKUP
-        on_head = plan.check_sha == result.routed.pr.head.sha  # else a merge group's head: looked up
-        if on_head and facts is not None and facts.check_run_known:  # the one read said whether it exists
-            run = facts.check_run
+        on_head = plan.check_sha == result.routed.pr.head.sha  # else a merge group's head
+        group = result.event.merge_group if result.event is not None else None
+        on_group = group is not None and plan.check_sha == group.head_sha
+        if facts is not None and ((on_head and facts.check_run_known)
+                                  or (on_group and facts.group_check_run_known)):  # the one read said
+            run = facts.check_run if on_head else facts.group_check_run
             known = None if run is None else {"id": run.id, "status": run.status}
         post_check_run(session, plan.check_sha, view, known)
 

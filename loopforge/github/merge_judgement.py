@@ -117,14 +117,15 @@ class CommitInfo:
 
 
 def base_parent(merge_commit_sha: str, head_sha: str | None, commits: int | None,
-                commit_of: Callable[[str], CommitInfo]) -> str:
+                commit_of: Callable[[str], CommitInfo], ancestor: Callable[[int], str | None] | None = None) -> str:
     """The base commit before a merge made ``merge_commit_sha`` (one read, a few more for a rebase merge).
 
     A merge commit (two parents) or a squash merge (one commit for the whole PR): its first parent. A rebase
     merge of ``n`` commits put ``n`` commits on the base, and the first parent of the last one is the PR's own
     previous commit (which may hold the PR's edit of the policy): walk ``n`` first parents back. A rebase keeps
     each commit's message, a squash writes a new one, so a single-parent merge commit whose message is the PR
-    head's is a rebase.
+    head's is a rebase. ``ancestor(n)``: the merge commit's ``n``-th first-parent ancestor when already known
+    (``<merge>~n`` in the one read), else None and the walk reads commit by commit.
     """
     merge = commit_of(merge_commit_sha)
     if not merge.parents:
@@ -133,6 +134,9 @@ def base_parent(merge_commit_sha: str, head_sha: str | None, commits: int | None
         return merge.parents[0]
     if commit_of(head_sha).message != merge.message:
         return merge.parents[0]  # squashed
+    known = ancestor(min(commits, MAX_WALK)) if ancestor is not None else None
+    if known is not None:
+        return known
     sha = merge.parents[0]
     for _ in range(min(commits, MAX_WALK) - 1):
         up = commit_of(sha).parents
@@ -147,7 +151,8 @@ __all__ = ["GATE_KEY", "CommitInfo", "MergeBasis", "base_parent", "check_vetoes"
 
 
 def merge_policy_commit(merge_commit_sha: str | None, head_sha: str | None, commits: int | None,
-                        metadata: Mapping[str, Any], commit_of: Callable[[str], CommitInfo]) -> str | None:
+                        metadata: Mapping[str, Any], commit_of: Callable[[str], CommitInfo],
+                        ancestor: Callable[[int], str | None] | None = None) -> str | None:
     """The base commit a merge's policy is read at: the merge group's ``base_sha`` for a queue merge (kept when
     the queue asked for checks), else ``base_parent`` of the merge commit. None without a merge commit."""
     if not merge_commit_sha:
@@ -155,4 +160,4 @@ def merge_policy_commit(merge_commit_sha: str | None, head_sha: str | None, comm
     group = queue_group(metadata.get(FACTS_KEY) or {}, merge_commit_sha)
     if group is not None and group.get("base_sha"):
         return str(group["base_sha"])
-    return base_parent(merge_commit_sha, head_sha, commits, commit_of)
+    return base_parent(merge_commit_sha, head_sha, commits, commit_of, ancestor)

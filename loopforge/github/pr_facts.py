@@ -43,14 +43,17 @@ _PR = f"""number title body url state isDraft merged headRefName headRefOid base
 ROUTE_FIELDS = """number title body url state isDraft merged author { login } headRefName headRefOid baseRefName
       baseRefOid labels(first: 100) { nodes { name } } updatedAt"""
 
+#: the check run named ``$checkName`` on a commit (``our_check_run``)
+_OURS = """ours: checkSuites(first: 20) { nodes { app { slug } checkRuns(first: 10, filterBy: {checkName: $checkName})
+        { nodes { url status conclusion } } } }"""
+
 _HEAD = f"""oid
       statusCheckRollup {{ state contexts(first: {PAGE}) {{ nodes {{ __typename
         ... on CheckRun {{ url name status conclusion detailsUrl checkSuite {{ app {{ slug }} }} }}
         ... on StatusContext {{ context state targetUrl }} }} }} }}
       checkSuites(first: {PAGE}) {{ nodes {{ status conclusion app {{ slug }}
         workflowRun {{ databaseId url workflow {{ name }} }} }} }}
-      ours: checkSuites(first: 20) {{ nodes {{ app {{ slug }} checkRuns(first: 10, filterBy: {{checkName: $checkName}})
-        {{ nodes {{ url status conclusion }} }} }} }}"""
+      {_OURS}"""
 
 
 def _tree(depth: int) -> str:
@@ -59,23 +62,102 @@ def _tree(depth: int) -> str:
 
 
 def pull_request_extra(number: int, head_sha: str, check_name: str, *, policy_path: str | None = None,
-                       code_dir: str | None = None) -> Extra:
+                       code_dir: str | None = None, at_commit: str | None = None,
+                       merge_commit: str | None = None, head_message: bool = False,
+                       group_head: str | None = None, rebase_depth: int | None = None) -> Extra:
     """The aliased fields of a pull request's facts (see the module docstring). ``policy_path`` and ``code_dir``
     are read at the tip of the branch the PR targets now (``baseRef``: a retargeted PR is judged by its new
-    base), under ``pr.baseRef.target.policy`` and ``.code``."""
-    base = ""
+    base), under ``pr.baseRef.target.policy`` and ``.code``; or, for an event judged at a base commit
+    (``loopforge.github.merge_judgement``), instead at
+
+    * ``at_commit`` (a merge group's ``base_sha``), under ``at.policy`` and ``at.code``;
+    * the first parent of ``merge_commit`` (what a merge made on the base), under
+      ``merge.parents.nodes[0].policy`` and ``.code``, with the merge commit's message and parent count and the
+      head's message when ``head_message`` (a PR of several commits: ``merge_commit_info``, ``head_message``;
+      a rebase merge needs more than the first parent, read through REST).
+
+    ``rebase_depth`` (with ``merge_commit``): also read the files at ``<merge commit>~<rebase_depth>`` under
+    ``rebased``: the base before a rebase merge of that many commits (``merge_judgement.base_parent``), so a
+    rebase merge needs no walk through REST either.
+
+    ``group_head``: a merge group's head commit, whose check run named ``check_name`` is read under ``group``
+    (``our_check_run(extra, "group")``), as the head's is under ``head``.
+    """
+    files = ""
     variables: dict[str, tuple[str, Any]] = {"prNumber": ("Int!", number), "headOid": ("GitObjectID!", head_sha),
                                              "checkName": ("String!", check_name)}
     if policy_path is not None:
-        base += " policy: file(path: $policyPath) { object { ... on Blob { text isTruncated } } }"
+        files += " policy: file(path: $policyPath) { object { ... on Blob { text isTruncated } } }"
         variables["policyPath"] = ("String!", policy_path)
     if code_dir is not None:
-        base += f" code: file(path: $codeDir) {{ object {{ ... on Tree {{ {_tree(CODE_DEPTH)} }} }} }}"
+        files += f" code: file(path: $codeDir) {{ object {{ ... on Tree {{ {_tree(CODE_DEPTH)} }} }} }}"
         variables["codeDir"] = ("String!", code_dir)
-    base_ref = f"\n      baseRef {{ target {{ oid ... on Commit {{{base} }} }} }}" if base else ""
+    at_base = not files or at_commit is not None or merge_commit is not None
+    base_ref = "" if at_base else f"\n      baseRef {{ target {{ oid ... on Commit {{{files} }} }} }}"
+    head = _HEAD + (" message" if head_message else "")
     parts = [f"pr: pullRequest(number: $prNumber) {{ {_PR}{base_ref} }}",
-             f"head: object(oid: $headOid) {{ ... on Commit {{ {_HEAD} }} }}"]
+             f"head: object(oid: $headOid) {{ ... on Commit {{ {head} }} }}"]
+    if group_head is not None:  # the commit a merge group's check run goes on
+        parts.append(f"group: object(oid: $groupOid) {{ ... on Commit {{ oid {_OURS} }} }}")
+        variables["groupOid"] = ("GitObjectID!", group_head)
+    if at_commit is not None:
+        parts.append(f"at: object(oid: $atOid) {{ ... on Commit {{ oid{files} }} }}")
+        variables["atOid"] = ("GitObjectID!", at_commit)
+    elif merge_commit is not None:
+        parts.append(f"merge: object(oid: $mergeOid) {{ ... on Commit {{ oid message parents(first: 1) {{ totalCount "
+                     f"nodes {{ oid{files} }} }} }} }}")
+        variables["mergeOid"] = ("GitObjectID!", merge_commit)
+        if rebase_depth is not None and rebase_depth > 1:
+            parts.append(f"rebased: object(expression: $rebasedRev) {{ ... on Commit {{ oid{files} }} }}")
+            variables["rebasedRev"] = ("String!", f"{merge_commit}~{int(rebase_depth)}")
     return Extra("\n    ".join(parts), variables, optional=("pr",))
+
+
+@dataclass(frozen=True)
+class MergeCommitInfo:
+    """What the one read saw of a merge commit: its first parent (None: no parent, or the commit is unknown)."""
+
+    first_parent: str | None
+    parent_count: int
+    message: str
+
+
+def merge_commit_info(extra: Mapping[str, Any]) -> MergeCommitInfo | None:
+    """The merge commit as read under ``merge`` (None: not asked for, or not in the repository)."""
+    merge = extra.get("merge")
+    if not merge or not merge.get("oid"):
+        return None
+    parents = merge.get("parents") or {}
+    nodes = parents.get("nodes") or []
+    return MergeCommitInfo(str(nodes[0]["oid"]) if nodes and nodes[0] else None,
+                           int(parents.get("totalCount") or 0), str(merge.get("message") or ""))
+
+
+def rebased_base(extra: Mapping[str, Any]) -> str | None:
+    """The commit read under ``rebased`` (``<merge commit>~<rebase_depth>``), or None."""
+    node = extra.get("rebased")
+    return str(node["oid"]) if node and node.get("oid") else None
+
+
+def head_message(extra: Mapping[str, Any]) -> str | None:
+    """The head commit's message when the read asked for it (a merged PR's read) and the commit is known."""
+    head = extra.get("head") or {}
+    message = head.get("message")
+    return None if message is None else str(message)
+
+
+def files_at(extra: Mapping[str, Any], sha: str) -> Mapping[str, Any] | None:
+    """The commit node holding the ``policy``/``code`` files read at ``sha`` (a merge group's base, or a merge
+    commit's first parent); None when the read did not read the files at that commit."""
+    for alias in ("at", "rebased"):
+        at = extra.get(alias)
+        if at and at.get("oid") == sha:
+            return dict(at)
+    merge = extra.get("merge") or {}
+    for node in ((merge.get("parents") or {}).get("nodes") or [])[:1]:
+        if node and node.get("oid") == sha:
+            return dict(node)
+    return None
 
 
 def route_query(owner: str, name: str, numbers: Sequence[int], sha: str | None) -> tuple[str, dict[str, Any]]:
@@ -135,9 +217,10 @@ def run_id(url: Any) -> int:
     return int(tail)
 
 
-def our_check_run(extra: Mapping[str, Any]) -> OurCheckRun | None:
-    """The check run named ``check_name`` of the GitHub Actions app on the head commit (the oldest, if several)."""
-    suites = (((extra.get("head") or {}).get("ours") or {}).get("nodes")) or []
+def our_check_run(extra: Mapping[str, Any], alias: str = "head") -> OurCheckRun | None:
+    """The check run named ``check_name`` of the GitHub Actions app on the head commit (``alias`` ``group``: on
+    the merge group's head) (the oldest, if several)."""
+    suites = (((extra.get(alias) or {}).get("ours") or {}).get("nodes")) or []
     runs = [r for s in suites if ((s.get("app") or {}).get("slug") == "github-actions")
             for r in ((s.get("checkRuns") or {}).get("nodes") or [])]
     if not runs:
@@ -147,16 +230,17 @@ def our_check_run(extra: Mapping[str, Any]) -> OurCheckRun | None:
                        str(run["conclusion"]).lower() if run.get("conclusion") else None)
 
 
-def _base(extra: Mapping[str, Any], alias: str) -> Mapping[str, Any] | None:
-    target = ((((extra.get("pr") or {}).get("baseRef") or {}).get("target")) or {})
+def _base(extra: Mapping[str, Any], alias: str, commit: Mapping[str, Any] | None = None) -> Mapping[str, Any] | None:
+    target = commit if commit is not None else ((((extra.get("pr") or {}).get("baseRef") or {}).get("target")) or {})
     found = target.get(alias)
     return (found or {}).get("object") if found else None
 
 
-def base_file(extra: Mapping[str, Any], alias: str = "policy") -> str | None:
+def base_file(extra: Mapping[str, Any], alias: str = "policy", commit: Mapping[str, Any] | None = None) -> str | None:
     """The text of the file read at the base under ``alias`` (None: no such file). ``ValueError`` for a file
-    that is not text or too large for one read."""
-    obj = _base(extra, alias)
+    that is not text or too large for one read. ``commit``: the node of a base commit (``files_at``) instead of
+    the base branch's tip."""
+    obj = _base(extra, alias, commit)
     if obj is None:
         return None
     if obj.get("isTruncated") or obj.get("text") is None:
@@ -164,11 +248,12 @@ def base_file(extra: Mapping[str, Any], alias: str = "policy") -> str | None:
     return str(obj["text"])
 
 
-def write_tree(extra: Mapping[str, Any], alias: str, dest: Path, prefix: str) -> bool:
+def write_tree(extra: Mapping[str, Any], alias: str, dest: Path, prefix: str,
+               commit: Mapping[str, Any] | None = None) -> bool:
     """Write the directory read at the base under ``alias`` to ``dest/prefix`` (files only; names that would
     leave ``dest`` are refused); False if there is no such directory. ``ValueError`` for a tree deeper than
-    ``CODE_DEPTH`` or a file GraphQL cut."""
-    tree = _base(extra, alias)
+    ``CODE_DEPTH`` or a file GraphQL cut. ``commit`` as for ``base_file``."""
+    tree = _base(extra, alias, commit)
     if not tree or "entries" not in tree:
         return False
     root = dest.resolve()
@@ -199,5 +284,6 @@ def write_tree(extra: Mapping[str, Any], alias: str, dest: Path, prefix: str) ->
     return True
 
 
-__all__ = ["CODE_DEPTH", "ROUTE_FIELDS", "OurCheckRun", "base_file", "our_check_run", "pull_request_extra",
-           "pull_request_model", "route_pulls", "route_query", "run_id", "write_tree"]
+__all__ = ["CODE_DEPTH", "ROUTE_FIELDS", "MergeCommitInfo", "OurCheckRun", "base_file", "files_at", "head_message",
+           "merge_commit_info", "our_check_run", "pull_request_extra", "pull_request_model", "rebased_base",
+           "route_pulls", "route_query", "run_id", "write_tree"]

@@ -106,6 +106,10 @@ def ci_completed(sha: str = HEAD) -> tuple[str, dict[str, Any]]:
     return "workflow_run", payload
 
 
+READ = "POST /graphql/query/repository"
+WRITE = "POST /graphql/mutation/createCommitOnBranch"
+
+
 def merged(merge_commit_sha: str, sha: str = HEAD) -> tuple[str, dict[str, Any]]:
     payload = fixture("pull_request-closed")
     payload["pull_request"]["merge_commit_sha"] = merge_commit_sha
@@ -153,6 +157,13 @@ class Repo:
         assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
         return result
 
+    def calls(self, event: tuple[str, dict[str, Any]]) -> tuple[StepResult, list[str]]:
+        """``step`` and the requests it made (``METHOD /path`` below the repository)."""
+        before = len(self.fake.requests)
+        result = self.step(event)
+        prefix = f"/repos/{REPO}"
+        return result, [f"{c.method} {c.path.removeprefix(prefix)}" for c in self.fake.requests[before:]]
+
     def check(self, sha: str) -> CheckRun:
         runs = [r for r in self.fake.check_runs(sha) if r.name == "loopforge"]
         assert len(runs) == 1, f"expected exactly one loopforge check run on {sha[:7]}, got {len(runs)}"
@@ -171,8 +182,11 @@ class Repo:
                                   message=f"Merge pull request #{PR} into the queue")
 
     def policy_reads(self) -> list[str]:
-        return [e["query"] for e in self.fake.log
+        """Where the policy was read, as ``ref=<branch or commit>``: REST contents reads, then the one GraphQL
+        read's (a commit, named by its SHA)."""
+        rest = [e["query"] for e in self.fake.log
                 if e["method"] == "GET" and e["path"].endswith("/contents/" + POLICY_PATH)]
+        return rest + [f"ref={sha}" for sha, path in self.fake.file_reads if path == POLICY_PATH]
 
     def tamper(self, files: dict[str, str]) -> str:
         """A commit on the data branch by someone else (a push or an API edit with another token)."""
@@ -212,8 +226,10 @@ def test_merge_queue_round_trip_check_on_the_group_then_the_merge(repo: Repo) ->
     base_sha = repo.fake.branch_sha(BASE)
     assert base_sha is not None
     group = repo.queue(base_sha)
-    queued = repo.step(merge_group("checks_requested", group, base_sha))
+    queued, calls = repo.calls(merge_group("checks_requested", group, base_sha))
     assert queued.code == 0 and queued.outputs["verdict"] == "pass", queued.stdout
+    # the PR the queue branch names, then the one read (the policy at base_sha, the group's check run), one write
+    assert calls == [READ, READ, WRITE, "POST /check-runs"], calls
     assert queued.outputs["record-id"] == RECORD
     check = repo.check(group)  # the merge queue waits for exactly this
     assert (check.status, check.conclusion) == ("completed", "success"), check.output["summary"]
@@ -232,8 +248,10 @@ def test_merge_queue_round_trip_check_on_the_group_then_the_merge(repo: Repo) ->
     # the queue merges: the base is fast-forwarded to the group's head, which is the PR's merge commit
     repo.fake.refs[f"refs/heads/{BASE}"] = group
     repo.pull(state="closed", merged=True, merged_by="web-flow")
-    done = repo.step(merged(group))
+    done, calls = repo.calls(merged(group))
     assert done.code == 0, done.stdout
+    # the group's commit is the merge commit: its first parent is base_sha, the read has the policy there
+    assert calls == [READ, WRITE, f"PATCH /check-runs/{repo.check(HEAD).id}"], calls
     assert done.outputs["state"] == "merged" and done.commands("error") == []
     assert [e for e in repo.entries() if e["outcome"] == "violation"] == []
     assert repo.policy_reads()[-1] == f"ref={base_sha}"  # judged at the group's base, not the new tip
@@ -310,7 +328,8 @@ def test_pr_emptying_the_policy_merged_while_blocked_is_a_violation_under_the_ba
     merge = repo.fake.set_file(BASE, POLICY_PATH, EMPTY, message=f"Merge pull request #{PR}")
     repo.pull(head, files=[(POLICY_PATH, 1, 14), ("infra/vpc.tf", 10, 0)], state="closed", merged=True,
               merged_by="mallory")
-    result = repo.step(merged(merge, head))
+    result, calls = repo.calls(merged(merge, head))
+    assert calls == [READ, WRITE, f"PATCH /check-runs/{repo.check(head).id}"], calls  # the base parent: in the read
     assert result.code == 1 and result.outputs["state"] == "merged" and result.outputs["verdict"] == "block"
     errors = result.commands("error")
     assert len(errors) == 1, result.stdout
@@ -324,6 +343,30 @@ def test_pr_emptying_the_policy_merged_while_blocked_is_a_violation_under_the_ba
     for text in (result.summary, repo.check(head).output["summary"]):
         assert digest(STRICT)[:12] in text and digest(EMPTY)[:12] not in text
         assert parent[:12] in text
+    evaluated = [e for e in repo.entries() if e["trigger"] == "policy.evaluated"][-1]
+    assert evaluated["evidence"]["policy"]["policy"]["sha256"] == digest(STRICT)
+
+
+def test_rebase_merge_of_a_policy_edit_is_judged_at_the_base_before_its_first_commit(repo: Repo) -> None:
+    """A rebase merge puts each PR commit on the base: the merge commit's first parent is the PR's own previous
+    commit. The one read sees the merge commit, the head's message (the same: a rebase) and the policy at
+    ``<merge>~<commits>``, the base before the PR's first commit: no walk through REST."""
+    before = repo.fake.set_file(BASE, POLICY_PATH, STRICT)
+    first_pr_commit = repo.fake.set_file("changes", "infra/vpc.tf", "vpc {}\n", message="add a vpc")
+    head = repo.fake.set_file("changes", POLICY_PATH, EMPTY, message="relax the policy")
+    repo.pull(head, files=[(POLICY_PATH, 1, 14), ("infra/vpc.tf", 1, 0)], commits=[first_pr_commit, head])
+    assert repo.step(ci_completed(head)).outputs["verdict"] == "block"
+    repo.fake.set_file(BASE, "infra/vpc.tf", "vpc {}\n", message="add a vpc")
+    merge = repo.fake.set_file(BASE, POLICY_PATH, EMPTY, message="relax the policy")
+    repo.pull(head, files=[(POLICY_PATH, 1, 14), ("infra/vpc.tf", 1, 0)], commits=[first_pr_commit, head],
+              state="closed", merged=True, merged_by="mallory")
+    event = merged(merge, head)
+    event[1]["pull_request"]["commits"] = 2
+    result, calls = repo.calls(event)
+    assert result.code == 1 and result.outputs["verdict"] == "block", result.stdout
+    assert calls == [READ, WRITE, f"PATCH /check-runs/{repo.check(head).id}"], calls
+    assert repo.policy_reads()[-1] == f"ref={before}"  # the base before the PR's first commit, never the PR's
+    assert repo.fake.git.commits[repo.fake.git.commits[merge].parents[0]].parents[0] == before
     evaluated = [e for e in repo.entries() if e["trigger"] == "policy.evaluated"][-1]
     assert evaluated["evidence"]["policy"]["policy"]["sha256"] == digest(STRICT)
 

@@ -1015,9 +1015,30 @@ class FakeGitHub:
 
     # ------------------------------------------------------------------ helpers for handlers
     def _resolve(self, ref: str | None) -> str | None:
-        """The commit SHA a ref names (branch, tag, ``heads/x``, ``refs/heads/x`` or a SHA), or None."""
+        """The commit SHA a ref names (branch, tag, ``heads/x``, ``refs/heads/x`` or a SHA), or None; with
+        ``~N`` / ``^N`` suffixes as ``git rev-parse`` reads them (``~N``: N first parents back; ``^N``: the N-th
+        parent, ``^`` alone the first)."""
         if not ref:
             return self.branch_sha(self.default_branch)
+        suffix = re.search(r"(?:[~^][0-9]*)+$", ref)
+        if suffix and suffix.start() > 0:
+            sha = self._resolve(ref[: suffix.start()])
+            for op, count in re.findall(r"([~^])([0-9]*)", suffix.group()):
+                n = int(count) if count else 1
+                if sha is None or sha not in self.git.commits:
+                    return None
+                if op == "~":
+                    for _ in range(n):
+                        parents = self.git.commits[sha].parents if sha in self.git.commits else []
+                        if not parents:
+                            return None
+                        sha = parents[0]
+                elif n:
+                    parents = self.git.commits[sha].parents
+                    if len(parents) < n:
+                        return None
+                    sha = parents[n - 1]
+            return sha
         if ref in self.git.commits:
             return ref
         for name in (ref, f"refs/{ref}", f"refs/heads/{ref}", f"refs/tags/{ref}"):

@@ -250,7 +250,7 @@ def _object(_repo: Any, info: Any, expression: str | None = None, oid: str | Non
     if oid is not None:
         found = git_object(fake, oid)
         if found is None and oid in fake.known_shas:  # a PR commit the fake holds no git object for
-            return {"__typename": "Commit", "oid": oid}
+            return {"__typename": "Commit", "oid": oid, "message": ""}
         return found
     if expression is None:
         return None
@@ -283,6 +283,8 @@ def _ref(_repo: Any, info: Any, qualifiedName: str) -> Any:
 def _file(commit: dict[str, Any], info: Any, path: str) -> Any:
     fake: FakeGitHub = info.context
     fake.file_reads.append((commit["oid"], path.strip("/")))
+    if commit["oid"] not in fake.git.commits:  # a PR commit the fake holds no git object for
+        return None
     entry = fake.git.lookup(fake.git.commits[commit["oid"]].tree, path.strip("/"))
     if entry is None or not path.strip("/"):
         return None
@@ -293,7 +295,8 @@ def _file(commit: dict[str, Any], info: Any, path: str) -> Any:
 def _parents(commit: dict[str, Any], info: Any, first: int | None = None, last: int | None = None,
              after: str | None = None, before: str | None = None) -> Any:
     fake: FakeGitHub = info.context
-    items = [git_object(fake, p) for p in fake.git.commits[commit["oid"]].parents]
+    known = fake.git.commits.get(commit["oid"])  # (None: a PR commit the fake holds no git object for)
+    items = [git_object(fake, p) for p in (known.parents if known else [])]
     return _connection(items, first, last, after)
 
 

@@ -77,6 +77,22 @@ def test_reads_at_a_commit_are_exact_and_missing_paths_are_null() -> None:
     assert repo["old"] == {"text": '{"n": 2}'}
 
 
+def test_rev_parse_suffixes_in_expressions() -> None:
+    """``object(expression:)`` takes a rev-parse expression: ``~N`` walks N first parents back, ``^N`` is the
+    N-th parent; past the root (or a parent that is not there) is null, not an error."""
+    fake = FakeGitHub()
+    one = fake.set_file(BRANCH, "f", "1")
+    two = fake.set_file(BRANCH, "f", "2")
+    three = fake.set_file(BRANCH, "f", "3")
+    data = gql(fake, f"""query {{ repository(owner: "octo-org", name: "octo-repo") {{
+      a: object(expression: "{three}~2") {{ oid }} b: object(expression: "{three}^") {{ oid }}
+      c: object(expression: "{three}^1~1:f") {{ ... on Blob {{ text }} }} d: object(expression: "{three}~99") {{ oid }}
+      e: object(expression: "{three}^2") {{ oid }} f: object(expression: "loopforge-state~1") {{ oid }} }} }}""")
+    repo = data["data"]["repository"]
+    assert (repo["a"], repo["b"], repo["c"]) == ({"oid": one}, {"oid": two}, {"text": "1"})
+    assert repo["d"] is None and repo["e"] is None and repo["f"] == {"oid": two} and "errors" not in data
+
+
 def test_create_commit_on_branch_is_a_compare_and_swap_with_githubs_stale_data_error() -> None:
     fake = FakeGitHub()
     tip = fake.set_file(BRANCH, "README.md", "x")

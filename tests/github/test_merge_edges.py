@@ -216,3 +216,13 @@ def test_base_parent_of_a_merge_commit_a_squash_and_a_rebase() -> None:
     commit_of, reads = _history(commits)
     assert base_parent("r3", "h" * 40, 3, commit_of) == "b" * 40  # never r2, which holds the PR's own commits
     assert reads == ["r3", "h" * 40, "r2", "r1"]
+    # the one read resolved r3~3: no walk; an ancestor it could not resolve (None): the walk as before
+    commit_of, reads = _history(commits)
+    asked: list[int] = []
+    assert base_parent("r3", "h" * 40, 3, commit_of, lambda n: asked.append(n) or "b" * 40) == "b" * 40
+    assert reads == ["r3", "h" * 40] and asked == [3]
+    commit_of, reads = _history(commits)
+    assert base_parent("r3", "h" * 40, 3, commit_of, lambda n: None) == "b" * 40 and reads[2:] == ["r2", "r1"]
+    # a merge commit or a squash never asks for the ancestor
+    commit_of, _ = _history(commits)
+    assert base_parent("merge", "h" * 40, 3, commit_of, lambda n: "wrong") == "b" * 40
