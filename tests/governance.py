@@ -37,11 +37,15 @@ INFRA_FILES: list[tuple[Any, ...]] = [("infra/vpc.tf", 10, 0), ("README.md", 1, 
 Event = tuple[str, dict[str, Any]]
 
 
-def governance_policy(*, risk_files: tuple[str, ...] = ("infra/**",), invalidate_on_push: str | None = None) -> str:
+def governance_policy(*, risk_files: tuple[str, ...] = ("infra/**",), invalidate_on_push: str | None = None,
+                      label_gate: bool = True) -> str:
     """The high-risk governance policy of docs/policy.md: no ``do-not-merge`` label, and a PR touching
-    ``risk_files`` needs two approvals from the security approvers and their ``governance-approved`` label."""
+    ``risk_files`` needs two approvals from the security approvers and (``label_gate``) their
+    ``governance-approved`` label."""
     files = ", ".join(f'"{f}"' for f in risk_files)
     invalidate = "" if invalidate_on_push is None else f", invalidate_on_push: {invalidate_on_push}"
+    label = ("      label: {name: governance-approved, added_by: {approvers: security, permission: admin}}\n"
+             if label_gate else "")
     return f"""\
 version: 1
 risk:
@@ -56,8 +60,7 @@ rules:
     if: {{risk: high}}
     require:
       approvals: {{count: 2, from: {{approvers: security}}{invalidate}}}
-      label: {{name: governance-approved, added_by: {{approvers: security, permission: admin}}}}
-"""
+{label}"""
 
 
 # ---------------------------------------------------------------------------------------------- payloads

@@ -79,10 +79,16 @@ def key_id(public_key: PublicKey) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def load_private_key(pem: str | bytes) -> PrivateKey:
+def _pem_bytes(pem: str | bytes) -> bytes:
+    """A PEM block as the loaders want it: bytes, with surrounding white space trimmed to one final newline."""
     data = pem.encode("utf-8") if isinstance(pem, str) else pem
+    return data.strip() + b"\n"
+
+
+def load_private_key(pem: str | bytes) -> PrivateKey:
+    data = _pem_bytes(pem)
     try:
-        key = serialization.load_pem_private_key(data.strip() + b"\n", password=None)
+        key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         raise SigningError("signing-key is not an unencrypted PEM private key (ECDSA P-256 or Ed25519)") from exc
     if isinstance(key, ed25519.Ed25519PrivateKey):
@@ -93,9 +99,9 @@ def load_private_key(pem: str | bytes) -> PrivateKey:
 
 
 def load_public_key(pem: str | bytes) -> PublicKey:
-    data = pem.encode("utf-8") if isinstance(pem, str) else pem
+    data = _pem_bytes(pem)
     try:
-        key = serialization.load_pem_public_key(data.strip() + b"\n")
+        key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
         raise SigningError("not a PEM public key (ECDSA P-256 or Ed25519)") from exc
     if isinstance(key, ed25519.Ed25519PublicKey):

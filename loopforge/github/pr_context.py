@@ -12,7 +12,8 @@ PR head.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -52,6 +53,18 @@ def _keep_worst(into: dict[str, CheckState], state: CheckState) -> None:
     current = into.get(state.name)
     if current is None or _rank(state) < _rank(current):
         into[state.name] = state
+
+
+@contextmanager
+def _refusal_is_missing(permission: str, message: str) -> Iterator[None]:
+    """GitHub refusing a read in the block (401, 403 or 404) means ``permission`` is missing; ``message`` says
+    what could not be read. Any other error passes through."""
+    try:
+        yield
+    except GithubException as exc:
+        if exc.status in (401, 403, 404):
+            raise PermissionMissing(permission, message) from None
+        raise
 
 
 class GitHubPullRequestContext:
@@ -241,15 +254,11 @@ class GitHubPullRequestContext:
         if self._gov is None:
             raise PermissionMissing("members: read", "GITHUB_TOKEN cannot read team membership; set governance-token")
         org_name, _, slug = team.partition("/")
-        try:
+        with _refusal_is_missing("members: read", f"cannot read team {team}"):
             org = self._orgs.get(org_name) or self._gov.get_organization(org_name)
             self._orgs[org_name] = org
             found = org.get_team_by_slug(slug)
             _ = found.id  # load it now: a team we cannot see must not look like "not a member" later
-        except GithubException as exc:
-            if exc.status in (401, 403, 404):
-                raise PermissionMissing("members: read", f"cannot read team {team}") from None
-            raise
         self._teams[team] = found
         return found
 
@@ -269,14 +278,10 @@ class GitHubPullRequestContext:
         key = f"perm:{user.lower()}"
         if key in self._cache:
             return self._cache[key]  # type: ignore[no-any-return]
-        try:
+        with _refusal_is_missing("metadata: read", f"cannot read the permission of {user}"):
             role = str(self._repo.get_collaborator_role_name(user))
             if role not in PERMISSION_LEVELS:  # a custom role: fall back to its base permission
                 role = str(self._repo.get_collaborator_permission(user))
-        except GithubException as exc:
-            if exc.status in (401, 403, 404):
-                raise PermissionMissing("metadata: read", f"cannot read the permission of {user}") from None
-            raise
         self._cache[key] = role
         return role
 

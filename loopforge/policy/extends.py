@@ -79,6 +79,16 @@ def _names(rules: Any) -> list[str]:
     return [str(r.get("name")) for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
 
 
+def _merge_keys(out: dict[str, Any], key: str, shared: dict[str, Any], local: dict[str, Any]) -> None:
+    """``out[key]``: both mappings merged key by key (the local one wins), else the local value, else the
+    shared one; nothing when neither is set."""
+    theirs, ours = shared.get(key), local.get(key)
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        out[key] = {**theirs, **ours}
+    elif ours is not None or theirs is not None:
+        out[key] = ours if ours is not None else theirs
+
+
 def merge(shared: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
     """The local file merged over the shared one (see the module docstring). Inputs are not modified."""
     shared = copy.deepcopy(shared)
@@ -100,12 +110,7 @@ def merge(shared: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
     if approvers:
         out["approvers"] = approvers
     # risk: by tier
-    risk = shared.get("risk")
-    local_risk = local.get("risk")
-    if isinstance(risk, dict) and isinstance(local_risk, dict):
-        out["risk"] = {**risk, **local_risk}
-    elif local_risk is not None or risk is not None:
-        out["risk"] = local_risk if local_risk is not None else risk
+    _merge_keys(out, "risk", shared, local)
     # rules: by name
     shared_rules: list[Any] = shared["rules"] if isinstance(shared.get("rules"), list) else []
     local_rules: list[Any] = local["rules"] if isinstance(local.get("rules"), list) else []
@@ -121,12 +126,7 @@ def merge(shared: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
         added = [n for n in _names(local_rules) if n not in _names(shared_rules)]
         out["policy"] = {"all": [shared["policy"], *added]} if added else shared["policy"]
     # options: key by key
-    options = shared.get("options")
-    local_options = local.get("options")
-    if isinstance(options, dict) and isinstance(local_options, dict):
-        out["options"] = {**options, **local_options}
-    elif local_options is not None or options is not None:
-        out["options"] = local_options if local_options is not None else options
+    _merge_keys(out, "options", shared, local)
     for key in ("disapproval",):
         value = local.get(key, shared.get(key))
         if value is not None:

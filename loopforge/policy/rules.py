@@ -12,6 +12,7 @@ the permission named in its reason and in ``missing_permissions`` (the Action pr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -595,34 +596,26 @@ def combine_any(parts: Sequence[tuple[str, Check]]) -> Check:
                  list(dict.fromkeys(p for _, c in parts for p in c.missing_permissions)))
 
 
+# The requirement keys checked on their own, in the order they are evaluated: each is the ``Requirement``
+# field of that name, given to its check with the rule's environment when it is set.
+_SIMPLE_REQUIREMENTS: tuple[tuple[str, Callable[[Any, RuleEnv], Check]], ...] = (
+    ("no_labels", _no_labels),
+    ("label", _label),
+    ("linked_issue", _linked_issue),
+    ("ci", _ci),
+    ("approvals", _approvals),
+    ("no_changes_requested", _no_changes_requested),
+    ("guard", _guard),
+    ("gate", _gate),
+)
+
+
 def evaluate_requirement(req: Requirement, env: RuleEnv) -> Check:
     """One requirement node: its keys and its ``all`` list must all hold; its ``any`` list needs one."""
     parts: list[tuple[str, Check]] = []
-    simple: list[tuple[str, Callable[[], Check]]] = []
-    if req.no_labels is not None:
-        labels = req.no_labels
-        simple.append(("no_labels", lambda: _no_labels(labels, env)))
-    if req.label is not None:
-        label = req.label
-        simple.append(("label", lambda: _label(label, env)))
-    if req.linked_issue is not None:
-        linked = req.linked_issue
-        simple.append(("linked_issue", lambda: _linked_issue(linked, env)))
-    if req.ci is not None:
-        ci = req.ci
-        simple.append(("ci", lambda: _ci(ci, env)))
-    if req.approvals is not None:
-        approvals = req.approvals
-        simple.append(("approvals", lambda: _approvals(approvals, env)))
-    if req.no_changes_requested is not None:
-        ncr = req.no_changes_requested
-        simple.append(("no_changes_requested", lambda: _no_changes_requested(ncr, env)))
-    if req.guard is not None:
-        spec = req.guard
-        simple.append(("guard", lambda: _guard(spec, env)))
-    if req.gate is not None:
-        gate = req.gate
-        simple.append(("gate", lambda: _gate(gate, env)))
+    simple: list[tuple[str, Callable[[], Check]]] = [
+        (key, functools.partial(check, spec, env))
+        for key, check in _SIMPLE_REQUIREMENTS if (spec := getattr(req, key)) is not None]
     parts += [(key, _guarded(key, fn)) for key, fn in simple]
     for i, child in enumerate(req.all or []):
         parts.append((f"all[{i}]", evaluate_requirement(child, env)))

@@ -93,6 +93,11 @@ def _svg(chart: Any, label: str) -> str:
     return svg.replace("<svg ", f'<svg role="img" aria-label="{safe_label}" ', 1)
 
 
+def _drawn(key: str, title: str, desc: str, chart: Any) -> Chart:
+    """The drawn chart, its SVG labelled ``title: desc`` for screen readers."""
+    return Chart(key, title, desc, _svg(chart, f"{title}: {desc}"))
+
+
 def _days(hours: float) -> float:
     return round(hours / 24, 2)
 
@@ -127,7 +132,7 @@ def funnel(data: ReportData) -> Chart:
     chart = pygal.HorizontalBar(**_options(print_values=True, height=60 + 26 * len(rows)))
     chart.x_labels = [s.value for s, _ in reversed(rows)]
     chart.add("records", [n for _, n in reversed(rows)])
-    return Chart("funnel", title, desc, _svg(chart, f"{title}: {desc}"))
+    return _drawn("funnel", title, desc, chart)
 
 
 def lead_time_distribution(data: ReportData) -> Chart:
@@ -147,7 +152,7 @@ def lead_time_distribution(data: ReportData) -> Chart:
     chart.x_labels = [f"{lo:g}–{hi:g}" for lo, hi in bins]
     for kind, counts in series.items():
         chart.add(kind, counts)
-    return Chart("lead-distribution", title, desc, _svg(chart, f"{title}: {desc}"))
+    return _drawn("lead-distribution", title, desc, chart)
 
 
 def lead_time_trend(data: ReportData) -> Chart:
@@ -163,7 +168,7 @@ def lead_time_trend(data: ReportData) -> Chart:
     for kind in ("issue → merge", "PR → merge"):
         by_week = {week: _days(h) for k, week, h, _ in rows if k == kind}
         chart.add(kind, [by_week.get(w) for w in weeks])
-    return Chart("lead-trend", title, desc, _svg(chart, f"{title}: {desc}"))
+    return _drawn("lead-trend", title, desc, chart)
 
 
 def time_in_state(data: ReportData) -> Chart:
@@ -176,7 +181,7 @@ def time_in_state(data: ReportData) -> Chart:
     chart.x_labels = [s.value for s, *_ in reversed(rows)]
     chart.add("median", [round(m, 1) for _, m, _, _ in reversed(rows)])
     chart.add("90th percentile", [round(p, 1) for _, _, p, _ in reversed(rows)])
-    return Chart("time-in-state", title, desc, _svg(chart, f"{title}: {desc}"))
+    return _drawn("time-in-state", title, desc, chart)
 
 
 def ci_failure_rate(data: ReportData) -> Chart:
@@ -194,7 +199,7 @@ def ci_failure_rate(data: ReportData) -> Chart:
     by_week = {w: rate for w, rate, _ in rows}
     chart.x_labels = [_week(w) for w in weeks]
     chart.add("failure rate", [round(by_week[w] * 100, 1) if w in by_week else None for w in weeks])
-    return Chart("ci-rate", title, desc, _svg(chart, f"{title}: {desc}"))
+    return _drawn("ci-rate", title, desc, chart)
 
 
 def ci_retries(data: ReportData) -> Chart:
@@ -207,7 +212,7 @@ def ci_retries(data: ReportData) -> Chart:
                                  y_title="records", y_labels=_counts_axis(max(c for _, c in rows))))
     chart.x_labels = [str(n) for n, _ in rows]
     chart.add("records", [count for _, count in rows])
-    return Chart("ci-retries", title, desc, _svg(chart, f"{title}: {desc}"))
+    return _drawn("ci-retries", title, desc, chart)
 
 
 def violations(data: ReportData) -> Chart:
@@ -226,7 +231,7 @@ def violations(data: ReportData) -> Chart:
     chart.x_labels = [_week(w) for w in weeks]
     for rule in rules:
         chart.add(clean_text(rule, 80), [counts.get((w, rule), 0) for w in weeks])
-    return Chart("violations", title, desc, _svg(chart, f"{title}: {desc}"))
+    return _drawn("violations", title, desc, chart)
 
 
 ALL = (funnel, lead_time_distribution, lead_time_trend, time_in_state, ci_failure_rate, ci_retries, violations)

@@ -37,6 +37,7 @@ from tests.action_harness import StepResult, run_step
 from tests.fakegithub import CheckRun, FakeGitHub
 from tests.fakegithub.fixtures import assert_clean
 from tests.fakegithub.gitstore import Person
+from tests.governance import governance_policy
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LIFECYCLE = {p.stem.split("-", 1)[1]: p for p in (FIXTURES / "lifecycle").glob("*.json")}
@@ -48,21 +49,7 @@ PR = 2
 BASE = "master"
 POLICY_PATH = ".github/loopforge.yml"
 
-STRICT = """\
-version: 1
-risk:
-  high: {files: ["infra/**"]}
-approvers:
-  security: [alice, bob]
-rules:
-  - name: no blockers
-    require:
-      no_labels: [do-not-merge]
-  - name: high-risk governance
-    if: {risk: high}
-    require:
-      approvals: {count: 2, from: {approvers: security}}
-"""
+STRICT = governance_policy(label_gate=False)  # approvals only: no governance-approved label
 EMPTY = "version: 1\nrules: []\n"
 INFRA = [("infra/vpc.tf", 10, 0), ("README.md", 1, 1)]
 
