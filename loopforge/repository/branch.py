@@ -607,7 +607,7 @@ class BranchRepository:
             try:
                 with self._translated(write=True):
                     if tip is None:
-                        tip = self._create_branch(RecordSnapshot(unless_exists, None, None, [], {}, None, None,
+                        tip = self._create_branch(RecordSnapshot(unless_exists, None, None, Window(), {}, None, None,
                                                                  repository_id=repo.get("id")))
                     self.api.commit_on_branch(tip, headline[:200], body, files)
                 return True
