@@ -85,7 +85,10 @@ def load_facts(session: Session, routed: Route, event: Event) -> Facts:
                                          head_message=merge_commit is not None and (routed.pr.commits or 0) > 1,
                                          group_head=event.merge_group.head_sha if event.merge_group else None,
                                          rebase_depth=min(routed.pr.commits or 0, MAX_WALK) if merge_commit
-                                         else None))
+                                         else None,
+                                         # whether the policy uses CODEOWNERS is only known after the read:
+                                         # three small blob reads in the same query beat a REST request
+                                         codeowners=bool(cfg.policy)))
     branch = session.branch
     snapshot = None
     head: RecordHead | None = None

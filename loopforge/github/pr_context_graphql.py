@@ -3,7 +3,10 @@ event's one GraphQL query (``loopforge.github.pr_facts``).
 
 Facts GraphQL does not carry are read through the REST context (``loopforge.github.pr_context``) only when a
 rule asks for them: renamed files' old names and patches (``diff``), more than 100 changed files, reviews or
-label events beyond 100, team membership, a user's role on the repository, linked issues' states.
+label events beyond 100, team membership, a user's role on the repository, linked issues' states, the blob ids
+of the changed files (diff fingerprints: GraphQL gives no blob id per changed file, so they need the paths before
+the read, and the paths are in the record read by the same query), and CODEOWNERS when the read did not ask for
+it (``pull_request_extra(codeowners=True)`` does).
 ``rest_reads`` lists which were needed.
 """
 
@@ -13,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from loopforge.github.pr_facts import run_id
+from loopforge.github.pr_facts import codeowners_file, run_id
 from loopforge.policy.context import (
     ChangedFile,
     CheckState,
@@ -64,6 +67,7 @@ class GraphQLPullRequestContext:
             raise ValueError("the snapshot holds no pull request")
         self._pr: Mapping[str, Any] = pr
         self._head: Mapping[str, Any] = extra.get("head") or {}
+        self._extra = extra
         self._repo = repo
         self._make_rest = rest
         self._rest: PullRequestContext | None = None
@@ -214,7 +218,11 @@ class GraphQLPullRequestContext:
         return self._fallback("blob ids of the changed files").diff_blobs()
 
     def codeowners(self) -> tuple[str, str] | None:
-        return self._fallback("CODEOWNERS").codeowners()
+        """From the read when it asked for the CODEOWNERS candidates at the base branch's tip; else REST."""
+        found = codeowners_file(self._extra)
+        if found is False:
+            return self._fallback("CODEOWNERS").codeowners()
+        return found if isinstance(found, tuple) else None
 
 
 __all__ = ["GraphQLPullRequestContext"]

@@ -27,6 +27,8 @@ from loopforge.github.snapshot import Extra
 
 PAGE = 100
 CODE_DEPTH = 4
+#: where GitHub looks for CODEOWNERS, in its order (``loopforge.policy.codeowners`` keeps the same tuple)
+CODEOWNERS_PATHS: tuple[str, ...] = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 
 _PR = f"""number title body url state isDraft merged headRefName headRefOid baseRefName baseRefOid
       isCrossRepository authorAssociation author {{ login }} additions deletions changedFiles createdAt updatedAt
@@ -64,7 +66,8 @@ def _tree(depth: int) -> str:
 def pull_request_extra(number: int, head_sha: str, check_name: str, *, policy_path: str | None = None,
                        code_dir: str | None = None, at_commit: str | None = None,
                        merge_commit: str | None = None, head_message: bool = False,
-                       group_head: str | None = None, rebase_depth: int | None = None) -> Extra:
+                       group_head: str | None = None, rebase_depth: int | None = None,
+                       codeowners: bool = False) -> Extra:
     """The aliased fields of a pull request's facts (see the module docstring). ``policy_path`` and ``code_dir``
     are read at the tip of the branch the PR targets now (``baseRef``: a retargeted PR is judged by its new
     base), under ``pr.baseRef.target.policy`` and ``.code``; or, for an event judged at a base commit
@@ -80,6 +83,9 @@ def pull_request_extra(number: int, head_sha: str, check_name: str, *, policy_pa
     ``rebased``: the base before a rebase merge of that many commits (``merge_judgement.base_parent``), so a
     rebase merge needs no walk through REST either.
 
+    ``codeowners``: with ``policy_path`` read at the base branch's tip, also read the CODEOWNERS candidates
+    (``CODEOWNERS_PATHS``, GitHub's order) there, under ``co0``..``co2`` (``codeowners_file``).
+
     ``group_head``: a merge group's head commit, whose check run named ``check_name`` is read under ``group``
     (``our_check_run(extra, "group")``), as the head's is under ``head``.
     """
@@ -93,6 +99,10 @@ def pull_request_extra(number: int, head_sha: str, check_name: str, *, policy_pa
         files += f" code: file(path: $codeDir) {{ object {{ ... on Tree {{ {_tree(CODE_DEPTH)} }} }} }}"
         variables["codeDir"] = ("String!", code_dir)
     at_base = not files or at_commit is not None or merge_commit is not None
+    if codeowners and not at_base:
+        for i, path in enumerate(CODEOWNERS_PATHS):
+            files += f" co{i}: file(path: $co{i}) {{ object {{ ... on Blob {{ text isTruncated }} }} }}"
+            variables[f"co{i}"] = ("String!", path)
     base_ref = "" if at_base else f"\n      baseRef {{ target {{ oid ... on Commit {{{files} }} }} }}"
     head = _HEAD + (" message" if head_message else "")
     parts = [f"pr: pullRequest(number: $prNumber) {{ {_PR}{base_ref} }}",
@@ -246,6 +256,24 @@ def base_file(extra: Mapping[str, Any], alias: str = "policy", commit: Mapping[s
     if obj.get("isTruncated") or obj.get("text") is None:
         raise ValueError("the file is binary or too large to read in one request")
     return str(obj["text"])
+
+
+def codeowners_file(extra: Mapping[str, Any]) -> tuple[str, str] | bool | None:
+    """``(path, text)`` of the first CODEOWNERS file the read found at the base branch's tip, None when the read
+    asked and there is none, False when the read did not ask (or a file is binary or cut: read it through
+    REST)."""
+    target = (((extra.get("pr") or {}).get("baseRef") or {}).get("target")) or {}
+    aliases = [f"co{i}" for i in range(len(CODEOWNERS_PATHS))]
+    if not all(a in target for a in aliases):
+        return False
+    for alias, path in zip(aliases, CODEOWNERS_PATHS, strict=True):
+        obj = (target.get(alias) or {}).get("object")
+        if obj is None:
+            continue
+        if obj.get("isTruncated") or obj.get("text") is None:
+            return False
+        return path, str(obj["text"])
+    return None
 
 
 def write_tree(extra: Mapping[str, Any], alias: str, dest: Path, prefix: str,

@@ -16,12 +16,14 @@ import hashlib
 import io
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from loopforge.github.render import md_escape
 from loopforge.policy.explain import run as explain_run
 from tests.action_harness import StepResult
+from tests.fakegithub import FakeGitHub
 from tests.fakegithub.gitstore import Person, TreeEntry
 from tests.governance import (
     BASE,
@@ -202,8 +204,32 @@ def test_codeowners_rule_across_two_owners_paths(repo: Repo) -> None:
     assert both.code == 0 and both.outputs["verdict"] == "pass", both.stdout
     assert_checked(repo.check(pr_head(repo)), "completed", "success", {"code owners": "passed"})
     assert "2 of 2 owned file(s) approved by an owner" in reason_of(repo.evaluation(), "code owners")
-    reads = [e["query"] for e in repo.fake.log if e["path"].endswith("/contents/.github/CODEOWNERS")]
-    assert reads and all(q == f"ref={BASE}" for q in reads)
+    # read at the base branch's tip in the event's one GraphQL query, never through REST
+    assert not [e for e in repo.fake.log if e["path"].endswith("CODEOWNERS")]
+
+
+def second_event_requests(rule: str) -> int:
+    """Requests of the second CI event on a governed PR (the record exists) under the policy ``rule``."""
+    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
+    with fake.serve() as url, tempfile.TemporaryDirectory() as tmp:
+        repo = Repo(fake, url, Path(tmp))
+        repo.policy("version: 1\nrules:\n  - name: r\n    require:\n      approvals: " + rule + "\n")
+        fake.set_file(BASE, ".github/CODEOWNERS", "/infra/ @alice\n")
+        head = fake.set_file(HEAD_REF, "infra/vpc.tf", "x\n")
+        repo.pull(head, files=[("infra/vpc.tf", 1, 0, "added")])
+        fake.add_review(PR, "alice", "APPROVED", head)
+        repo.step(ci_completed(head))
+        before = len(fake.requests)
+        result = repo.step(ci_completed(head))
+        assert result.outputs["verdict"] == "pass", result.stdout
+        return len(fake.requests) - before
+
+
+def test_a_codeowners_policy_costs_no_more_requests_than_a_plain_one() -> None:
+    plain = second_event_requests("{count: 1, invalidate_on_push: true}")
+    owners = second_event_requests("{count: 1, from: {codeowners: true}, invalidate_on_push: true}")
+    # a workflow_run: the routing query, the snapshot query, the write, the check-run PATCH
+    assert owners == plain == 4
 
 
 def test_unparseable_codeowners_fails_naming_the_line(repo: Repo) -> None:
