@@ -10,6 +10,7 @@ from loopforge.github.pr_context import GitHubPullRequestContext
 from loopforge.github.pr_context_graphql import GraphQLPullRequestContext
 from loopforge.github.pr_facts import (
     base_file,
+    codeowners_file,
     our_check_run,
     pull_request_extra,
     route_pulls,
@@ -123,3 +124,41 @@ def test_routing_a_ci_event_reads_its_pull_requests_in_one_query(fake_github: Fa
     pulls = route_pulls(gql.execute(doc, variables).data, REPO)
     assert [(p.number, p.head.sha, p.base.ref, p.body) for p in pulls] == [(7, HEAD, "main", "Fixes #3")]
     assert fake.graphql_count() == 2 and fake.violations == []
+
+
+# ---------------------------------------------------------------------------------------------- CODEOWNERS
+def _with_codeowners(co0: object, co1: object, co2: object) -> dict[str, object]:
+    return {"pr": {"number": 1, "baseRef": {"target": {"oid": "b" * 40, "co0": co0, "co1": co1, "co2": co2}}}}
+
+
+def test_codeowners_query_is_only_asked_with_a_policy_read_at_the_base_tip() -> None:
+    asked = pull_request_extra(1, "a" * 40, "loopforge", policy_path=".github/loopforge.yml", codeowners=True)
+    assert "co0: file(path: $co0)" in asked.selection and asked.variables["co2"] == ("String!", "docs/CODEOWNERS")
+    plain = pull_request_extra(1, "a" * 40, "loopforge", policy_path=".github/loopforge.yml")
+    assert "co0" not in plain.selection and "co0" not in plain.variables
+    at_commit = pull_request_extra(1, "a" * 40, "loopforge", policy_path="p.yml", at_commit="c" * 40,
+                                   codeowners=True)
+    assert "co0" not in at_commit.selection  # judged at a base commit: CODEOWNERS through REST
+
+
+def test_codeowners_first_found_wins_in_githubs_order() -> None:
+    blob = {"object": {"text": "* @root\n", "isTruncated": False}}
+    assert codeowners_file(_with_codeowners(None, blob, {"object": {"text": "* @docs\n"}})) == ("CODEOWNERS",
+                                                                                                  "* @root\n")
+    assert codeowners_file(_with_codeowners(None, None, None)) is None
+    assert codeowners_file(_with_codeowners(None, {"object": {"text": None, "isTruncated": True}}, None)) is False
+    assert codeowners_file({"pr": {"baseRef": {"target": {"oid": "b" * 40}}}}) is False  # not asked
+
+
+def test_graphql_context_falls_back_to_rest_only_when_the_read_did_not_carry_codeowners() -> None:
+    class Rest:
+        def codeowners(self) -> tuple[str, str]:
+            return "CODEOWNERS", "* @rest\n"
+
+    found = GraphQLPullRequestContext("o/r", _with_codeowners({"object": {"text": "* @a\n"}}, None, None),
+                                      lambda: Rest())  # type: ignore[arg-type,return-value]
+    assert found.codeowners() == (".github/CODEOWNERS", "* @a\n") and found.rest_reads == []
+    none = GraphQLPullRequestContext("o/r", _with_codeowners(None, None, None), lambda: Rest())  # type: ignore[arg-type,return-value]
+    assert none.codeowners() is None and none.rest_reads == []
+    unasked = GraphQLPullRequestContext("o/r", {"pr": {"number": 1}}, lambda: Rest())  # type: ignore[arg-type,return-value]
+    assert unasked.codeowners() == ("CODEOWNERS", "* @rest\n") and unasked.rest_reads == ["CODEOWNERS"]
