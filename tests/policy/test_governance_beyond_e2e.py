@@ -51,7 +51,11 @@ rules:
 
 
 def rebase(repo: Repo, files: dict[str, str]) -> str:
-    """The head branch recreated on the base branch's tip with ``files``: a rebase (new SHA, new parent)."""
+    """The head branch recreated with ``files`` on a newer tip of the base branch: a rebase (new SHA, new parent).
+
+    The base moves first (a file the PR does not touch), so the rebased commit never equals the old head: the fake
+    dates commits to the second, and the same tree on the same parent in the same second would be the same SHA."""
+    repo.fake.set_file(BASE, f"base-moved-{len(repo.fake.requests)}.txt", "the base moved on\n")
     repo.fake.delete_branch(HEAD_REF)
     sha = ""
     for path, text in files.items():
