@@ -145,10 +145,10 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
         print(json.dumps(shown, indent=2, sort_keys=True, ensure_ascii=True), file=out)
         return 0
     print(f"evidence of {sha} ({_clean(attestation.repo, 200)}, record {_clean(attestation.record_id, 200)}), "
-          f"signed with {attestation.signer} at {_clean(attestation.created_at, 40)} — not verified here; run "
-          f"`loopforge attest verify`", file=out)
+          f"signed with {_clean(attestation.signer, 100)} at {_clean(attestation.created_at, 40)} — not "
+          f"verified here; run `loopforge attest verify`", file=out)
     for name, statement in shown["statements"].items():
-        print(f"\n== {name}", file=out)
+        print(f"\n== {_clean(name, 200)}", file=out)
         # JSON with ensure_ascii: untrusted text cannot carry control characters or workflow commands
         print(json.dumps(statement, indent=2, sort_keys=True, ensure_ascii=True), file=out)
     return 0
