@@ -1,10 +1,10 @@
 """The path a record took: which lifecycle edges its trail moved along, how often, and how often as a violation.
 
-``path_of(entries)`` folds a trail into ``{"<from or ''>><to>": {"taken": n, "violations": k}}``: one key per edge
-the record's state actually moved along (the creation entry is the edge ``"">to``), in the order each edge was
-first taken. Entries that did not move the state (``rejected``, ``noted``, ``hook_failed``) are not edges. The
-same mapping is what ``RecordHead.path`` keeps (written with each append) so a renderer need not read the trail;
-``edges`` reads either one back, dropping any key that does not name lifecycle states (a store is not trusted to
+``path_of(entries)`` folds a trail (or a window of one) with ``loopforge.records.fold_path``, the one counting
+rule (what ``RecordHead.path`` keeps), into ``{"<from or ''>><to>": {"taken": n, "violations": k}}``: one key per
+edge the record's state actually moved along (the creation entry is the edge ``"">to``), in the order each edge
+was first taken. Entries that did not move the state (``rejected``, ``noted``, ``hook_failed``) are not edges.
+``edges`` reads such a mapping back, dropping any key that does not name lifecycle states (a store is not trusted to
 hold only well-formed keys). Imports only the core.
 """
 
@@ -13,17 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from loopforge.records import Path as PathCounts
+from loopforge.records import fold_path
 from loopforge.states import LoopState
-from loopforge.trail import STATE_CHANGING, LoopTransition, Outcome
+from loopforge.trail import STATE_CHANGING, LoopTransition
 
-#: ``{"<from or ''>><to>": {"taken": n, "violations": k}}``
-PathCounts = dict[str, dict[str, int]]
+__all__ = ["Edge", "PathCounts", "edges", "moved", "path_of", "visited"]
 
 _STATES = {s.value: s for s in LoopState}
-
-
-def edge_key(source: LoopState | None, target: LoopState) -> str:
-    return f"{source.value if source is not None else ''}>{LoopState(target).value}"
 
 
 def moved(entry: LoopTransition) -> bool:
@@ -31,20 +28,12 @@ def moved(entry: LoopTransition) -> bool:
     return entry.from_state is None or entry.outcome in STATE_CHANGING
 
 
-def add_entry(path: PathCounts, entry: LoopTransition) -> PathCounts:
-    """``path`` with ``entry`` counted (in place; returns it)."""
-    if moved(entry):
-        counts = path.setdefault(edge_key(entry.from_state, entry.to_state), {"taken": 0, "violations": 0})
-        counts["taken"] = counts.get("taken", 0) + 1
-        if entry.outcome is Outcome.VIOLATION:
-            counts["violations"] = counts.get("violations", 0) + 1
-    return path
-
-
 def path_of(entries: Iterable[LoopTransition]) -> PathCounts:
+    """The path counted over ``entries``, which may be a window of a trail (then only its moves count; unlike
+    ``records.path_of``, which is ``None`` for a trail without its creation entry). Never ``None``."""
     path: PathCounts = {}
     for entry in entries:
-        add_entry(path, entry)
+        path = fold_path(path, entry) or {}
     return path
 
 

@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from loopforge.paths import PathCounts, add_entry, moved
-from loopforge.records import RecordHead
+from loopforge.paths import PathCounts, moved
+from loopforge.records import RecordHead, fold_path
 from loopforge.repository.base import RecordQuery, Repository, all_pages
 from loopforge.states import LoopState
 from loopforge.trail import LoopTransition, Outcome
@@ -96,7 +96,7 @@ def fold(head: RecordHead, entries: Iterable[LoopTransition], keep: bool = False
                                               entry.sequence))
         if not moved(entry):
             continue
-        add_entry(facts.path, entry)
+        facts.path = fold_path(facts.path, entry) or {}
         to, at = entry.to_state, entry.occurred_at
         facts.reached.add(to)
         if entry.from_state is None:
