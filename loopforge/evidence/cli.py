@@ -16,22 +16,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loopforge.cli.options import add_store_options, store_from_args, store_parent
-from loopforge.cli.output import error_line, fail
+from loopforge.cli.output import clean, error_line, fail
 from loopforge.errors import InputError, LoopForgeError
 from loopforge.evidence.signing import load_public_key
 from loopforge.evidence.store import AttestationStore, attestation_store_for
 from loopforge.evidence.verify import Trust, verify_merge
 from loopforge.repository.base import Repository
-from loopforge.text import clean_text
 
 _SHA = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 
 #: ``open_stores(args) -> (records, attestations)`` (tests may pass another).
 StoreOpener = Callable[[argparse.Namespace], tuple[Repository, AttestationStore]]
-
-
-def _clean(text: str, limit: int = 300) -> str:
-    return clean_text(text, limit)
 
 
 def open_stores(args: argparse.Namespace) -> tuple[Repository, AttestationStore]:
@@ -59,7 +54,7 @@ def _trust(args: argparse.Namespace, required: bool) -> Trust | None:
         try:
             pem = Path(args.key).read_bytes()
         except OSError as exc:
-            raise InputError(f"--key: cannot read {_clean(args.key, 200)} ({exc.strerror or exc})") from None
+            raise InputError(f"--key: cannot read {clean(args.key, 200)} ({exc.strerror or exc})") from None
         return Trust(public_key=load_public_key(pem))
     if identity:
         return Trust(identity=identity, issuer=issuer)
@@ -71,7 +66,7 @@ def _trust(args: argparse.Namespace, required: bool) -> Trust | None:
 def _sha(value: str) -> str:
     value = value.strip().lower()
     if not _SHA.match(value):
-        raise InputError(f"expected a full commit SHA (40 hex digits), got {_clean(value, 80)!r}")
+        raise InputError(f"expected a full commit SHA (40 hex digits), got {clean(value, 80)!r}")
     return value
 
 
@@ -81,7 +76,7 @@ def _date(value: str | None, flag: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"{flag}: {_clean(value, 80)!r} is not a date (YYYY-MM-DD or an ISO time)") from None
+        raise InputError(f"{flag}: {clean(value, 80)!r} is not a date (YYYY-MM-DD or an ISO time)") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -111,7 +106,7 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     records, attestations = args._open_stores(args)
     outcome = verify_merge(sha, attestations, records, trust, policy_bytes=policy_bytes)
     for check in outcome.checks:
-        print(_clean(check.line(), 1000), file=out)
+        print(clean(check.line(), 1000), file=out)
     if outcome.ok:
         print(f"verified: the evidence of {sha} is signed, about that commit, and matches the trail", file=out)
         return 0
@@ -144,11 +139,11 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "json":
         print(json.dumps(shown, indent=2, sort_keys=True, ensure_ascii=True), file=out)
         return 0
-    print(f"evidence of {sha} ({_clean(attestation.repo, 200)}, record {_clean(attestation.record_id, 200)}), "
-          f"signed with {_clean(attestation.signer, 100)} at {_clean(attestation.created_at, 40)} — not "
+    print(f"evidence of {sha} ({clean(attestation.repo, 200)}, record {clean(attestation.record_id, 200)}), "
+          f"signed with {clean(attestation.signer, 100)} at {clean(attestation.created_at, 40)} — not "
           f"verified here; run `loopforge attest verify`", file=out)
     for name, statement in shown["statements"].items():
-        print(f"\n== {_clean(name, 200)}", file=out)
+        print(f"\n== {clean(name, 200)}", file=out)
         # JSON with ensure_ascii: untrusted text cannot carry control characters or workflow commands
         print(json.dumps(statement, indent=2, sort_keys=True, ensure_ascii=True), file=out)
     return 0
@@ -162,7 +157,7 @@ def cmd_evidence(args: argparse.Namespace, out: TextIO) -> int:
     if args.sample is not None and args.seed is None:
         raise InputError("--sample needs --seed S so the draw can be reproduced")
     if args.repo and not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", args.repo):
-        raise InputError(f"--repo: expected OWNER/REPO, got {_clean(args.repo, 80)!r}")
+        raise InputError(f"--repo: expected OWNER/REPO, got {clean(args.repo, 80)!r}")
     trust = _trust(args, required=False)
     since, until = _date(args.since, "--since"), _date(args.until, "--until")
     records, attestations = args._open_stores(args)
