@@ -11,16 +11,13 @@ reads. Counts, not timings: deterministic.
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakegithub import FakeGitHub  # noqa: E402
-from tests.governance import BASE, HEAD_REF, PR, Repo, ci_completed  # noqa: E402
+from tests.governance import second_ci_event  # noqa: E402
 
-RULE = "version: 1\nrules:\n  - name: r\n    require:\n      approvals: {APPROVALS}\n"
 POLICIES = {
     "`invalidate_on_push: true`": "{count: 1, invalidate_on_push: true}",
     "`invalidate_on_push: {except_same_diff: true}`": "{count: 1, invalidate_on_push: {except_same_diff: true}}",
@@ -31,21 +28,10 @@ POLICIES = {
 
 
 def measure(approvals: str) -> tuple[int, int, int, int, str]:
-    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
-    with fake.serve() as url, tempfile.TemporaryDirectory() as tmp:
-        repo = Repo(fake, url, Path(tmp))
-        repo.policy(RULE.replace("{APPROVALS}", approvals))
-        fake.set_file(BASE, ".github/CODEOWNERS", "/infra/ @alice\n")
-        head = fake.set_file(HEAD_REF, "infra/vpc.tf", "x\n")
-        repo.pull(head, files=[("infra/vpc.tf", 1, 0, "added")])
-        fake.add_review(PR, "alice", "APPROVED", head)
-        repo.step(ci_completed(head))
-        before = len(fake.requests)
-        result = repo.step(ci_completed(head))
-        calls = fake.requests[before:]
-        return (len(calls), sum("/compare/" in c.path for c in calls),
-                sum("/git/trees/" in c.path and c.method == "GET" for c in calls),
-                sum(c.path.endswith("CODEOWNERS") for c in calls), result.outputs["verdict"])
+    calls, result = second_ci_event(approvals)
+    return (len(calls), sum("/compare/" in c.path for c in calls),
+            sum("/git/trees/" in c.path and c.method == "GET" for c in calls),
+            sum(c.path.endswith("CODEOWNERS") for c in calls), result.outputs["verdict"])
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from typing import Any
 
 from loopforge.github.render import md_escape
 from tests.action_harness import StepResult, run_step
-from tests.fakegithub import CheckRun, FakeGitHub
+from tests.fakegithub import Call, CheckRun, FakeGitHub
 from tests.fakegithub.fixtures import assert_clean
 from tests.paths import lifecycle_event, webhook_examples
 
@@ -204,6 +205,23 @@ def served_repo(tmp: Path, *, policy: str | None = None, **kw: Any) -> Iterator[
     with fake.serve() as url:
         yield Repo(fake, url, tmp, **kw)
     assert_clean(fake)
+
+
+def second_ci_event(approvals: str) -> tuple[list[Call], StepResult]:
+    """The requests and result of the second CI event on a governed PR (the record exists) whose one rule requires
+    ``approvals`` (a YAML flow mapping): CODEOWNERS gives ``infra/`` to @alice, who approved the head."""
+    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
+    with fake.serve() as url, tempfile.TemporaryDirectory() as tmp:
+        repo = Repo(fake, url, Path(tmp))
+        repo.policy("version: 1\nrules:\n  - name: r\n    require:\n      approvals: " + approvals + "\n")
+        fake.set_file(BASE, ".github/CODEOWNERS", "/infra/ @alice\n")
+        head = fake.set_file(HEAD_REF, "infra/vpc.tf", "x\n")
+        repo.pull(head, files=[("infra/vpc.tf", 1, 0, "added")])
+        fake.add_review(PR, "alice", "APPROVED", head)
+        repo.step(ci_completed(head))
+        before = len(fake.requests)
+        result = repo.step(ci_completed(head))
+        return fake.requests[before:], result
 
 
 # ---------------------------------------------------------------------------------------------- readings

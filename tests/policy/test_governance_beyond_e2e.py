@@ -16,14 +16,12 @@ import hashlib
 import io
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from loopforge.github.render import md_escape
 from loopforge.policy.explain import run as explain_run
 from tests.action_harness import StepResult
-from tests.fakegithub import FakeGitHub
 from tests.fakegithub.gitstore import Person, TreeEntry
 from tests.governance import (
     BASE,
@@ -35,6 +33,7 @@ from tests.governance import (
     ci_completed,
     pr_event,
     reason_of,
+    second_ci_event,
     statuses,
 )
 from tests.paths import ROOT
@@ -214,19 +213,9 @@ def test_codeowners_rule_across_two_owners_paths(repo: Repo) -> None:
 
 def second_event_requests(rule: str) -> int:
     """Requests of the second CI event on a governed PR (the record exists) under the policy ``rule``."""
-    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
-    with fake.serve() as url, tempfile.TemporaryDirectory() as tmp:
-        repo = Repo(fake, url, Path(tmp))
-        repo.policy("version: 1\nrules:\n  - name: r\n    require:\n      approvals: " + rule + "\n")
-        fake.set_file(BASE, ".github/CODEOWNERS", "/infra/ @alice\n")
-        head = fake.set_file(HEAD_REF, "infra/vpc.tf", "x\n")
-        repo.pull(head, files=[("infra/vpc.tf", 1, 0, "added")])
-        fake.add_review(PR, "alice", "APPROVED", head)
-        repo.step(ci_completed(head))
-        before = len(fake.requests)
-        result = repo.step(ci_completed(head))
-        assert result.outputs["verdict"] == "pass", result.stdout
-        return len(fake.requests) - before
+    calls, result = second_ci_event(rule)
+    assert result.outputs["verdict"] == "pass", result.stdout
+    return len(calls)
 
 
 def test_a_codeowners_policy_costs_no_more_requests_than_a_plain_one() -> None:
