@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 from xml.etree import ElementTree
 
@@ -89,8 +90,7 @@ def _check_static(svg: str) -> None:
 def _svg(chart: Any, label: str) -> str:
     svg = _COMMENT.sub("", _SCRIPT.sub("", chart.render(is_unicode=True)))
     _check_static(svg)
-    safe_label = clean_text(label, 200).replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-    return svg.replace("<svg ", f'<svg role="img" aria-label="{safe_label}" ', 1)
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{escape(clean_text(label, 200))}" ', 1)
 
 
 def _drawn(key: str, title: str, desc: str, chart: Any) -> Chart:
