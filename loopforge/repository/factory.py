@@ -150,12 +150,7 @@ def _open_sqlite(path: str | os.PathLike[str] | None, *, create: bool) -> Reposi
             raise StoreMisconfigured(
                 f"{location}: no such store file (reading commands never create one; record events with "
                 "`loopforge replay`, or point --db / LOOPFORGE_DB at an existing store)")
-    try:
-        return SQLiteRepository(location)
-    except sqlite3.DatabaseError as exc:  # e.g. a read-only directory, a file that went away
-        raise StoreMisconfigured(f"{location}: cannot open the SQLite store ({exc})") from None
-    except OSError as exc:
-        raise StoreMisconfigured(f"{location}: cannot create the SQLite store ({exc.strerror or exc})") from None
+    return SQLiteRepository(location)  # it translates its own driver and directory errors (StoreError)
 
 
 # ---------------------------------------------------------------------------------------------- branch
