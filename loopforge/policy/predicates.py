@@ -26,15 +26,15 @@ from loopforge.policy.context import (
     permission_at_least,
 )
 from loopforge.policy.model import RISK_TIERS, Actors, AuthorCondition, Condition, RiskTiers
+from loopforge.text import clean_text
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TITLE_LIMIT = 1024  # regexes from the policy run on at most this much PR-controlled text
 
 
 def safe(text: str, limit: int = 200) -> str:
-    """PR-controlled text (file names, logins) made safe for a one-line reason."""
-    text = _CONTROL.sub("?", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """PR-controlled text (file names, logins) made safe for a one-line reason (``clean_text``: also C1
+    controls, ANSI sequences and bidi overrides, which the old C0-only filter let through)."""
+    return clean_text(text, limit)
 
 
 def short_sha(sha: str | None) -> str:
