@@ -63,7 +63,7 @@ def test_an_empty_file_becomes_a_store_only_for_a_writer(tmp_path: Path) -> None
     with pytest.raises(StoreMisconfigured, match="not a LoopForge store"):
         open_store("sqlite", path=empty, create=False)
     open_store("sqlite", path=empty, create=True)
-    assert open_store("sqlite", path=empty, create=False) is not None
+    assert isinstance(open_store("sqlite", path=empty, create=False), SQLiteRepository)
 
 
 def test_unknown_kinds_and_missing_settings() -> None:
