@@ -82,14 +82,16 @@ def record_policy(session: Session, plan: Plan, service: LoopService, event: Eve
                              run_url=session.cfg.run.run_url(session.repo_name))
         patch = with_verdict(record_.metadata, sha, entry)
     if evaluation is not None:
-        service.note(record_.record_id, "policy.evaluated", reason=f"{evaluation.verdict}: {evaluation.reason}"[:500],
-                     evidence={"policy": evaluation.as_dict(), **({"gate": {"sha": sha, **entry}} if entry else {})},
-                     metadata={**evaluation.record_metadata(), **(patch or {})}, idempotency_key=key,
-                     actor=event.actor)
+        noted = service.note(record_.record_id, "policy.evaluated",
+                             reason=f"{evaluation.verdict}: {evaluation.reason}"[:500],
+                             evidence={"policy": evaluation.as_dict(),
+                                       **({"gate": {"sha": sha, **entry}} if entry else {})},
+                             metadata={**evaluation.record_metadata(), **(patch or {})}, idempotency_key=key,
+                             actor=event.actor)
     elif patch is not None and entry is not None and sha is not None:
-        service.note(record_.record_id, "gate.evaluated", reason=f"{entry['verdict']} on {sha[:12]}",
-                     evidence={"gate": {"sha": sha, **entry}}, metadata=patch, idempotency_key=key,
-                     actor=event.actor)
+        noted = service.note(record_.record_id, "gate.evaluated", reason=f"{entry['verdict']} on {sha[:12]}",
+                             evidence={"gate": {"sha": sha, **entry}}, metadata=patch, idempotency_key=key,
+                             actor=event.actor)
     else:
         return record_
-    return service.get(record_.record_id) or record_
+    return noted.record or record_  # the record after the note (or, for a duplicate, as stored): no second read
