@@ -378,9 +378,9 @@ def test_policy_reasons_quote_the_hostile_text_escaped(tmp_path: Path) -> None:
     errors = [line for line in result.stdout.splitlines() if line.startswith("::error")]
     assert len(errors) == 1 and "lifecycle violation" in errors[0], result.stdout
     data = errors[0].split("::", 2)[2]
-    # the hostile login is in the reason, its line break replaced (by the policy): nothing starts a new command
-    assert "::add-mask::x?::error::mallory" in data, data
-    assert "label governance-approved was added by ::add-mask::x?::error::mallory" in data, data
+    # the hostile login is in the reason, its line break made a space (text.clean_text): no new command
+    assert "::add-mask::x ::error::mallory" in data, data
+    assert "label governance-approved was added by ::add-mask::x ::error::mallory" in data, data
     (check,) = checks
     assert check["summary"].count("mallory") >= 1  # shown, as inert text (assert_inert below)
     assert_inert(Seen(result.code, result.stdout, result.summary, result.outputs, checks), "policy reasons")
