@@ -279,6 +279,34 @@ def _ref(_repo: Any, info: Any, qualifiedName: str) -> Any:
             "target": git_object(fake, sha)}
 
 
+@resolver("Ref", "compare")
+def _ref_compare(ref: dict[str, Any], info: Any, headRef: str) -> Any:
+    """This ref (as the base) against ``headRef`` (a branch, qualified ref or commit SHA; None when it names no
+    commit, or the two share no history): ahead/behind counts as ``git rev-list --count`` gives them, and the
+    commits in the head but not the base, oldest first."""
+    fake: FakeGitHub = info.context
+    base, head = (ref.get("target") or {}).get("oid"), fake._resolve(headRef)
+    if base not in fake.git.commits or head is None or head not in fake.git.commits:
+        return None
+    head_line, base_line = fake._ancestors(head), fake._ancestors(base)
+    if not set(head_line) & set(base_line):
+        return None
+    ahead = [c for c in head_line if c not in set(base_line)]
+    behind = [c for c in base_line if c not in set(head_line)]
+    status = ("IDENTICAL" if not ahead and not behind else "AHEAD" if not behind else "BEHIND" if not ahead
+              else "DIVERGED")
+    return {"aheadBy": len(ahead), "behindBy": len(behind), "status": status,
+            "baseTarget": git_object(fake, base), "headTarget": git_object(fake, head),
+            "_commits": list(reversed(ahead))}
+
+
+@resolver("Comparison", "commits")
+def _compare_commits(comparison: dict[str, Any], info: Any, first: int | None = None, last: int | None = None,
+                     after: str | None = None, before: str | None = None) -> Any:
+    fake: FakeGitHub = info.context
+    return _connection([git_object(fake, c) for c in comparison["_commits"]], first, last, after)
+
+
 @resolver("Commit", "file")
 def _file(commit: dict[str, Any], info: Any, path: str) -> Any:
     fake: FakeGitHub = info.context
