@@ -14,6 +14,7 @@ import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -106,11 +107,22 @@ def ci_completed(sha: str = HEAD) -> Event:
     return "workflow_run", payload
 
 
-def merged(merge_commit_sha: str) -> Event:
+def reviewed(sha: str, login: str, state: str = "approved") -> Event:
+    """``pull_request_review.submitted`` by ``login`` for commit ``sha``, from the real payload."""
+    payload = lifecycle_event("pull_request_review-submitted")
+    payload["review"].update({"state": state, "commit_id": sha})
+    payload["review"]["user"]["login"] = login
+    payload["pull_request"]["head"]["sha"] = sha
+    return "pull_request_review", payload
+
+
+def merged(merge_commit_sha: str, sha: str | None = None) -> Event:
     """``pull_request.closed`` (merged) from the real payload, with the commit the merge made on the base (a merge
-    is judged at its first parent; the fixture's SHA is not in the fake)."""
+    is judged at its first parent; the fixture's SHA is not in the fake) and, when given, the merged head ``sha``."""
     payload = lifecycle_event("pull_request-closed")
     payload["pull_request"]["merge_commit_sha"] = merge_commit_sha
+    if sha is not None:
+        payload["pull_request"]["head"]["sha"] = sha
     return "pull_request", payload
 
 
@@ -222,6 +234,77 @@ def second_ci_event(approvals: str) -> tuple[list[Call], StepResult]:
         before = len(fake.requests)
         result = repo.step(ci_completed(head))
         return fake.requests[before:], result
+
+
+SAME_DIFF_POLICY = """\
+version: 1
+rules:
+  - name: infra approval
+    require:
+      approvals: {count: 1, from: {users: [alice]}, invalidate_on_push: {except_same_diff: true}}
+"""
+VPC = 'resource "aws_vpc" "main" { cidr_block = "10.0.0.0/16" }\n'
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one event cost: GitHub requests in all, GraphQL queries among them, REST ``compare`` reads."""
+
+    event: str
+    requests: int
+    queries: int
+    compares: int
+    verdict: str
+    approval: str = ""  # what the evaluation made of alice's approval: none, counted, carried over, stale: why
+
+
+def same_diff_life() -> list[Cost]:
+    """Each event of a PR's life under ``invalidate_on_push: {except_same_diff: true}``: opened, approved, CI,
+    a rebase onto the base's tip with the same diff, CI, a push that changes the diff on a head the base has moved
+    past, CI. The diff fingerprint of a head is read once, by the first event that sees the head with an
+    approval; every later event of that head finds it in the record."""
+    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
+    costs: list[Cost] = []
+    with fake.serve() as url, tempfile.TemporaryDirectory() as tmp:
+        repo = Repo(fake, url, Path(tmp))
+        repo.policy(SAME_DIFF_POLICY)
+        fake.set_file(BASE, "README.md", "Hello\n")
+        files = [("infra/vpc.tf", 1, 0, "added"), ("README.md", 1, 1)]
+
+        def step(name: str, event: Event) -> None:
+            before, queries, compares = len(fake.requests), fake.graphql_count("query"), fake.count("GET", "/compare/")
+            result = repo.step(event)
+            assert result.code == 0, result.stdout + result.stderr
+            evaluation = repo.evaluation()
+            approval = ("carried over" if evaluation["carried_approvals"] else
+                        "stale: " + evaluation["stale_approvals"][0]["why"] if evaluation["stale_approvals"] else
+                        "counted" if fake.reviews.get(PR) else "none")
+            costs.append(Cost(name, len(fake.requests) - before, fake.graphql_count("query") - queries,
+                              fake.count("GET", "/compare/") - compares, result.outputs.get("verdict", ""),
+                              approval))
+
+        fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)
+        first = fake.set_file(HEAD_REF, "README.md", "Hello, VPC\n")
+        repo.pull(first, files=files)
+        step("`pull_request.opened` (no approval yet)", pr_event("opened", sha=first))
+        fake.add_review(PR, "alice", "APPROVED", first)
+        step("`pull_request_review.submitted` (alice approves)", reviewed(first, "alice"))
+        step("`workflow_run.completed`", ci_completed(first))
+        fake.set_file(BASE, "docs/release.md", "v2\n")
+        fake.delete_branch(HEAD_REF)
+        fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)  # on the base's new tip: same diff
+        rebased = fake.set_file(HEAD_REF, "README.md", "Hello, VPC\n")
+        repo.pull(rebased, files=files)
+        step("`pull_request.synchronize` (rebased, same diff)", pr_event("synchronize", sha=rebased, before=first))
+        step("`workflow_run.completed`", ci_completed(rebased))
+        fake.set_file(BASE, "docs/release.md", "v3\n")  # the base moves past the head
+        changed = fake.set_file(HEAD_REF, "infra/vpc.tf", VPC + "# more\n")
+        repo.pull(changed, files=[("infra/vpc.tf", 2, 0, "added"), ("README.md", 1, 1)])
+        step("`pull_request.synchronize` (diff changed, head behind)", pr_event("synchronize", sha=changed,
+                                                                                before=rebased))
+        step("`workflow_run.completed`", ci_completed(changed))
+    assert_clean(fake)
+    return costs
 
 
 # ---------------------------------------------------------------------------------------------- readings

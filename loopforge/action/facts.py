@@ -112,7 +112,7 @@ def load_facts(session: Session, routed: Route, event: Event) -> Facts:
             governance = policy.from_facts(pull, session.repo_name, routed.pr.number, cfg.policy, DEFAULT_CODE_DIR,
                                            gh_repo=session.gh_repo, head=head,
                                            governance_token=cfg.governance_token, api_url=cfg.api_url,
-                                           at=at, commit=read_at)
+                                           at=at, commit=read_at, graphql=session.graphql)
     elif at is not None and routed.pr is not None:  # a base commit the read could not see: through REST
         from loopforge.action import governance as policy
 
@@ -126,7 +126,8 @@ def load_facts(session: Session, routed: Route, event: Event) -> Facts:
         with github_call("reading the policy from the base branch"):
             governance = policy.from_facts(pull, session.repo_name, routed.pr.number, cfg.policy, DEFAULT_CODE_DIR,
                                            gh_repo=session.gh_repo, head=head,
-                                           governance_token=cfg.governance_token, api_url=cfg.api_url)
+                                           governance_token=cfg.governance_token, api_url=cfg.api_url,
+                                           graphql=session.graphql)
     elif routed.pr is not None and cfg.policy:  # the PR is not readable through GraphQL: read it through REST
         from loopforge.action import governance as policy
 

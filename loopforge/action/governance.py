@@ -21,6 +21,7 @@ from github import GithubException
 
 from loopforge.errors import TransitionError
 from loopforge.github.client import make_github
+from loopforge.github.graphql import GraphQLClient
 from loopforge.github.pr_context import GitHubPullRequestContext, fetch_base_tree, read_base_file
 from loopforge.github.render import GateRow, StaleApproval
 from loopforge.policy import GuardLoadError, PolicyError, PolicyGuard, load_policy_guards
@@ -184,13 +185,15 @@ def load(gh_repo: Any, base_ref: str, number: int, policy_path: str, *, head: Re
 def from_facts(extra: Mapping[str, Any], repo: str, number: int, policy_path: str, code_dir_read: str, *,
                gh_repo: Any, head: RecordHead | None, governance_token: str = "",
                api_url: str = "https://api.github.com", at: str | None = None,
-               commit: Mapping[str, Any] | None = None) -> Governance:
+               commit: Mapping[str, Any] | None = None, graphql: GraphQLClient | None = None) -> Governance:
     """The governance of one PR event from the facts of the event's one GraphQL read (``extra``: the fields of
     ``loopforge.github.pr_facts.pull_request_extra``, which read ``policy_path`` and ``code_dir_read`` at the
     PR's current base). A fact the read does not carry is read through REST when a rule needs it.
 
     ``at`` and ``commit``: a base commit (a merge's base parent, a merge group's base) and the node of the read
-    that holds the files read at it (``pr_facts.files_at``), instead of the base branch's tip."""
+    that holds the files read at it (``pr_facts.files_at``), instead of the base branch's tip. ``graphql``: the
+    client for what needs a query after the read (the blob ids of a diff fingerprint); without it, REST."""
+    from loopforge.github.diff_read import runner
     from loopforge.github.pr_context_graphql import GraphQLPullRequestContext
     from loopforge.github.pr_facts import base_file, write_tree
 
@@ -199,7 +202,7 @@ def from_facts(extra: Mapping[str, Any], repo: str, number: int, policy_path: st
     def rest() -> GitHubPullRequestContext:
         return GitHubPullRequestContext(gh_repo, number, governance_gh=governance_gh)
 
-    ctx = GraphQLPullRequestContext(repo, extra, rest)
+    ctx = GraphQLPullRequestContext(repo, extra, rest, graphql=runner(graphql) if graphql is not None else None)
     base_ref = at or ctx.base_ref
     where: dict[str, Any] = {"at": base_ref, "at_commit": at is not None}
     try:

@@ -3,11 +3,14 @@ event's one GraphQL query (``loopforge.github.pr_facts``).
 
 Facts GraphQL does not carry are read through the REST context (``loopforge.github.pr_context``) only when a
 rule asks for them: renamed files' old names and patches (``diff``), more than 100 changed files, reviews or
-label events beyond 100, team membership, a user's role on the repository, linked issues' states, the blob ids
-of the changed files (diff fingerprints: GraphQL gives no blob id per changed file, so they need the paths before
-the read, and the paths are in the record read by the same query), and CODEOWNERS when the read did not ask for
-it (``pull_request_extra(codeowners=True)`` does).
-``rest_reads`` lists which were needed.
+label events beyond 100, team membership, a user's role on the repository, linked issues' states, and CODEOWNERS
+when the read did not ask for it (``pull_request_extra(codeowners=True)`` does). ``rest_reads`` lists which were
+needed.
+
+The blob ids of the changed files (diff fingerprints) are not in the one read: GraphQL's changed files carry no
+blob id, and the paths are only known once the read has answered. With a ``graphql`` runner they come from one more
+GraphQL query, two when the head is behind its base (``loopforge.github.diff_read``); REST answers when that
+cannot tell (renamed files, an unclear merge base). ``graphql_reads`` counts those queries.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from loopforge.errors import GitHubError
+from loopforge.github.diff_read import Run, read_diff_blobs
 from loopforge.github.pr_facts import codeowners_file, run_id
 from loopforge.policy.context import (
     ChangedFile,
@@ -61,7 +66,8 @@ class GraphQLPullRequestContext:
     """``PullRequestContext`` over the snapshot's ``pr`` and ``head`` fields; ``rest`` (built on first need)
     answers what GraphQL does not carry (see the module docstring)."""
 
-    def __init__(self, repo: str, extra: Mapping[str, Any], rest: Callable[[], PullRequestContext]) -> None:
+    def __init__(self, repo: str, extra: Mapping[str, Any], rest: Callable[[], PullRequestContext], *,
+                 graphql: Run | None = None) -> None:
         pr = extra.get("pr")
         if not pr:
             raise ValueError("the snapshot holds no pull request")
@@ -72,6 +78,9 @@ class GraphQLPullRequestContext:
         self._make_rest = rest
         self._rest: PullRequestContext | None = None
         self.rest_reads: list[str] = []  # which facts needed the REST fallback (tests, reports)
+        self._graphql = graphql
+        self._blobs: Mapping[str, tuple[str, str]] | None = None
+        self.graphql_reads = 0  # queries sent after the one read (the diff's blob ids)
 
     def _fallback(self, why: str) -> PullRequestContext:
         self.rest_reads.append(why)
@@ -125,14 +134,21 @@ class GraphQLPullRequestContext:
         return [str(n["name"]) for n in (self._pr.get("labels") or {}).get("nodes") or []]
 
     # ------------------------------------------------------------------ lists
-    def changed_files(self) -> Sequence[ChangedFile]:
+    def _read_files(self) -> list[ChangedFile] | None:
+        """The changed files as the read has them; None when it cannot tell them all (renames or over 100)."""
         files = self._pr.get("files") or {}
         nodes = files.get("nodes") or []
         if int(files.get("totalCount") or 0) > len(nodes) or any(n.get("changeType") in ("RENAMED", "COPIED")
                                                                   for n in nodes):
-            return self._fallback("changed files (renames or over 100)").changed_files()
+            return None
         return [ChangedFile(filename=str(n["path"]), status=_CHANGE.get(str(n["changeType"]), "modified"),
                             additions=int(n["additions"]), deletions=int(n["deletions"])) for n in nodes]
+
+    def changed_files(self) -> Sequence[ChangedFile]:
+        files = self._read_files()
+        if files is None:
+            return self._fallback("changed files (renames or over 100)").changed_files()
+        return files
 
     def files_truncated(self) -> bool:
         return int(self._pr.get("changedFiles") or 0) > len(self.changed_files())
@@ -214,8 +230,31 @@ class GraphQLPullRequestContext:
         return self._fallback("diff").diff()
 
     def diff_blobs(self) -> Mapping[str, tuple[str, str]]:
-        """Blob ids at the head and the merge base (diff fingerprints): GraphQL has no merge base, so REST."""
-        return self._fallback("blob ids of the changed files").diff_blobs()
+        """Blob ids at the head and the merge base (diff fingerprints): over GraphQL when there is a runner and
+        the read has every file with its name, else (or when GraphQL cannot tell the merge base) over REST."""
+        if self._blobs is None:
+            self._blobs = self._read_blobs()
+        return self._blobs
+
+    def _read_blobs(self) -> Mapping[str, tuple[str, str]]:
+        files = self._read_files()
+        why = "no GraphQL runner" if self._graphql is None else "renamed files or over 100"
+        if self._graphql is not None and files is not None:
+            # the base tip read with the policy; else the one GitHub last saw for the PR (a guess the
+            # comparison confirms or corrects)
+            base_tip = str(((self._pr.get("baseRef") or {}).get("target") or {}).get("oid")
+                           or self._pr.get("baseRefOid") or "")
+            try:
+                read = read_diff_blobs(self._graphql, self._repo, self.base_ref, base_tip, self.head_sha, files)
+            except GitHubError as exc:
+                self.graphql_reads += 1
+                why = f"GraphQL failed: {exc}"
+            else:
+                self.graphql_reads += read.queries
+                if read.blobs is not None:
+                    return read.blobs
+                why = read.why
+        return self._fallback(f"blob ids of the changed files ({why})").diff_blobs()
 
     def codeowners(self) -> tuple[str, str] | None:
         """From the read when it asked for the CODEOWNERS candidates at the base branch's tip; else REST."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from loopforge.errors import TransitionError
+from loopforge.errors import PolicyError, TransitionError
 from loopforge.policy.context import PullRequestContext
 from loopforge.policy.fingerprint import Fingerprint, Ledger
 from loopforge.policy.model import Policy, PolicyNode
@@ -208,6 +208,23 @@ def _policy_edited(policy: Policy, ctx: PullRequestContext) -> str | None:
     return None
 
 
+def _fingerprint_if_needed(env: RuleEnv) -> Fingerprint:
+    """The head's fingerprint, remembered in the ledger, when an approval may need it: one given for this head
+    (to carry it over a later push) or for an older one (to carry it now). Without approvals it is not read
+    (``source`` "none"): the first approval's evaluation reads it while that head is current."""
+    known = env.ledger.fingerprint_of(env.ctx.head_sha)
+    if known is None:
+        try:
+            approvals = any(r.state.upper() == "APPROVED" for r in latest_reviews(env.ctx.reviews()).values())
+        except PolicyError:  # an unreadable review list: the rules report it; read the fingerprint
+            approvals = True
+        if not approvals:
+            return Fingerprint(None, "not needed: no approval to keep or carry over", source="none")
+    fingerprint = env.head_fingerprint()
+    env.ledger.remember_head(env.ctx.head_sha, fingerprint.value)
+    return fingerprint
+
+
 def evaluate(
     policy: Policy,
     ctx: PullRequestContext,
@@ -238,8 +255,7 @@ def evaluate(
     env.ledger = Ledger.from_metadata(history)
     fingerprint: Fingerprint | None = None
     if policy.uses_diff_fingerprints():
-        fingerprint = env.head_fingerprint()
-        env.ledger.remember_head(ctx.head_sha, fingerprint.value)
+        fingerprint = _fingerprint_if_needed(env)
     risk = assess_risk(policy.risk, env)
     env.risk_tier = risk.tier
     results = [evaluate_rule(rule, env) for rule in policy.rules]
@@ -261,8 +277,6 @@ def evaluate(
     if fingerprint is not None:
         with contextlib.suppress(Exception):  # the ledger stays as it was; the rules reported the problem
             env.ledger.update_approvals(latest_reviews(ctx.reviews()))
-        with contextlib.suppress(Exception):
-            env.ledger.remember_paths(ctx.changed_files())
         ledger = env.ledger.as_metadata()
     notes: list[str] = []
     notes += [f"approval by {safe(c['login'])} carried from {short_sha(c['from'])}: same diff" for c in env.carried]
@@ -291,8 +305,8 @@ def evaluate(
         policy_source=policy.source, policy_digest=policy.digest,
         risk_missing_permissions=list(dict.fromkeys(m.permission for m in risk.missing)),
         policy_parts=policy.parts, stale_approvals=list(env.stale), carried_approvals=list(env.carried),
-        diff_fingerprint=({"value": fingerprint.value, "why": fingerprint.why, "files": fingerprint.files}
-                          if fingerprint is not None else None),
+        diff_fingerprint=({"value": fingerprint.value, "why": fingerprint.why, "files": fingerprint.files,
+                           "source": fingerprint.source} if fingerprint is not None else None),
         ledger=ledger,
     )
 

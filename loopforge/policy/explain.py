@@ -181,12 +181,28 @@ def explain_pr(ref: str, env: Mapping[str, str], *, policy_path: str = DEFAULT_P
         lines.append(f"policy error: {safe(governance.error, 500)}")
     lines.append("facts read:")
     lines += [f"  {name}: {value}" for name, value in facts.reads] or ["  (none: no policy rules)"]
+    lines += _fingerprint_line(guard)
     lines.append("rules:")
     lines += [f"  [{r.status}] {safe(r.rule, 200)}: {safe(r.reason, 1000)}" for r in rows]
     for item in stale:
         lines.append(f"  stale approval: {safe(item.login)} approved {item.commit[:7]} ({safe(item.why, 200)})")
     lines.append(f"verdict: {verdict}")
     return Explanation(verdict, lines)
+
+
+_FROM = {"read": "from the blob ids read above", "record": "kept in the record for this head",
+         "none": "not read"}
+
+
+def _fingerprint_line(guard: Any) -> list[str]:
+    """The diff fingerprint the evaluation used and where it came from (policies with ``except_same_diff``)."""
+    evaluation = getattr(guard, "last_evaluation", None) if guard is not None else None
+    fingerprint = getattr(evaluation, "diff_fingerprint", None)
+    if not fingerprint:
+        return []
+    value = fingerprint.get("value")
+    shown = str(value)[:12] if value else f"none ({safe(str(fingerprint.get('why') or ''), 200)})"
+    return [f"  diff_fingerprint: {shown}, {_FROM.get(str(fingerprint.get('source')), 'read')}"]
 
 
 def run(ref: str, env: Mapping[str, str], out: TextIO, **kw: Any) -> int:

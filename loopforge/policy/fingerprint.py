@@ -18,9 +18,10 @@ The ledger (``metadata["policy"]`` of the record, written with every ``policy.ev
   first fingerprint seen for a head is kept: a commit's diff does not change when the base branch moves on);
 * ``approvals``: ``{login (lower case): {login, user_id, commit, fingerprint}}`` for every reviewer whose latest
   decisive review approves, with the fingerprint of the commit the approval was given for (``None`` when
-  LoopForge never evaluated that commit as the head: such an approval cannot carry over);
-* ``diff_paths``: the changed paths of the latest head (at most ``MAX_PATHS``), so that a client reading all
-  facts in one request knows which blob ids to include.
+  LoopForge never evaluated that commit as the head: such an approval cannot carry over).
+
+A head's fingerprint is read (its blob ids: ``PullRequestContext.diff_blobs``) only when an approval may need it,
+and only the first time: every later evaluation of the same head takes it from ``diff_fingerprints``.
 """
 
 from __future__ import annotations
@@ -28,24 +29,26 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from loopforge.policy.context import ChangedFile, FactUnavailable, PullRequestContext, Review
 
 NULL_OID = "0" * 40
 MAX_HEADS = 20
-MAX_PATHS = 300
 _RENAMES = ("renamed", "copied")
 
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """A head's diff fingerprint (``value``) or why there is none (``value`` None, ``why`` says)."""
+    """A head's diff fingerprint (``value``) or why there is none (``value`` None, ``why`` says); ``source``:
+    ``read`` (from the blob ids just read), ``record`` (kept for this head by an earlier evaluation) or ``none``
+    (not needed: no approval to keep or carry)."""
 
     value: str | None
     why: str = ""
     files: int = 0
+    source: str = "read"
 
 
 def fingerprint_files(files: Sequence[ChangedFile], blobs: Mapping[str, tuple[str, str]], *,
@@ -91,7 +94,6 @@ class Ledger:
 
     fingerprints: dict[str, str | None]
     approvals: dict[str, dict[str, Any]]
-    paths: list[str] = field(default_factory=list)  # the changed paths of the latest head (for a one-read client)
 
     @classmethod
     def from_metadata(cls, policy_meta: Mapping[str, Any] | None) -> Ledger:
@@ -99,8 +101,7 @@ class Ledger:
         prints = {str(k): (str(v) if isinstance(v, str) else None)
                   for k, v in _as_dict(meta.get("diff_fingerprints")).items()}
         approvals = {str(k): _as_dict(v) for k, v in _as_dict(meta.get("approvals")).items()}
-        paths = meta.get("diff_paths")
-        return cls(prints, approvals, [str(p) for p in paths] if isinstance(paths, list) else [])
+        return cls(prints, approvals)
 
     def fingerprint_of(self, commit: str | None) -> str | None:
         return self.fingerprints.get(commit) if commit else None
@@ -129,12 +130,5 @@ class Ledger:
                         "fingerprint": fingerprint}
         self.approvals = out
 
-    def remember_paths(self, files: Sequence[ChangedFile]) -> None:
-        """The latest head's changed paths (old names too), so a reader knows which blob ids to ask for next
-        time; none beyond ``MAX_PATHS``."""
-        paths = sorted({p for f in files for p in f.paths})
-        self.paths = paths if len(paths) <= MAX_PATHS else []
-
     def as_metadata(self) -> dict[str, Any]:
-        return {"diff_fingerprints": dict(self.fingerprints), "approvals": dict(self.approvals),
-                "diff_paths": list(self.paths)}
+        return {"diff_fingerprints": dict(self.fingerprints), "approvals": dict(self.approvals)}

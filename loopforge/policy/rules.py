@@ -119,9 +119,11 @@ class RuleEnv(Env):
     _fingerprint: Fingerprint | None = None
 
     def head_fingerprint(self) -> Fingerprint:
-        """The current head's diff fingerprint (computed once per evaluation)."""
+        """The current head's diff fingerprint: the one the record keeps for this head, else read (once per
+        evaluation; a commit's diff does not change when its base branch moves on)."""
         if self._fingerprint is None:
-            self._fingerprint = head_fingerprint(self.ctx)
+            known = self.ledger.fingerprint_of(self.ctx.head_sha)
+            self._fingerprint = Fingerprint(known, source="record") if known else head_fingerprint(self.ctx)
         return self._fingerprint
 
 

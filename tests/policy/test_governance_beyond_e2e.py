@@ -28,25 +28,20 @@ from tests.governance import (
     HEAD_REF,
     PR,
     RECORD,
+    SAME_DIFF_POLICY,
+    VPC,
     Repo,
     assert_checked,
     ci_completed,
     pr_event,
     reason_of,
+    same_diff_life,
     second_ci_event,
     statuses,
 )
 from tests.paths import ROOT
 
 REPO_OPTIONS = {"record": RECORD}
-VPC = 'resource "aws_vpc" "main" { cidr_block = "10.0.0.0/16" }\n'
-SAME_DIFF = """\
-version: 1
-rules:
-  - name: infra approval
-    require:
-      approvals: {count: 1, from: {users: [alice]}, invalidate_on_push: {except_same_diff: true}}
-"""
 
 
 def rebase(repo: Repo, files: dict[str, str]) -> str:
@@ -69,7 +64,7 @@ def stale_section(summary: str) -> str:
 
 def approved_vpc(repo: Repo) -> tuple[str, StepResult]:
     """The same-diff policy, a PR adding infra/vpc.tf approved by alice, and its CI run: (head SHA, CI step)."""
-    repo.policy(SAME_DIFF)
+    repo.policy(SAME_DIFF_POLICY)
     first = repo.fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)
     repo.pull(first, files=[("infra/vpc.tf", 1, 0, "added")])
     repo.fake.add_review(PR, "alice", "APPROVED", first)
@@ -145,7 +140,7 @@ def update_merge(repo: Repo) -> str:
 
 
 def test_approval_survives_an_update_merge_of_the_base(repo: Repo) -> None:
-    repo.policy(SAME_DIFF)
+    repo.policy(SAME_DIFF_POLICY)
     first = repo.fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)
     repo.pull(first, files=[("infra/vpc.tf", 1, 0, "added")])
     repo.fake.add_review(PR, "alice", "APPROVED", first)
@@ -159,8 +154,24 @@ def test_approval_survives_an_update_merge_of_the_base(repo: Repo) -> None:
     assert f"approval by alice carried from {first[:7]}: same diff" in repo.evaluation()["notes"]
 
 
+def test_a_head_fingerprint_is_read_once_in_one_or_two_queries_and_never_through_rest() -> None:
+    """The floor with ``except_same_diff``: the first event that sees a head with an approval reads its blob ids in
+    one GraphQL query (two when the head is behind its base); every other event finds the fingerprint in the
+    record and costs what it costs without the option (3 for a PR event, 4 for ``workflow_run``)."""
+    costs = same_diff_life()
+    assert [(c.requests, c.queries, c.compares, c.approval, c.verdict) for c in costs] == [
+        (6, 1, 0, "none", "block"),  # the first write creates the data branch; no approval: nothing read
+        (4, 2, 0, "counted", "block"),  # the approved head's fingerprint: +1 query (CI has not run yet)
+        (4, 2, 0, "counted", "pass"),  # the record has it
+        (4, 2, 0, "carried over", "block"),  # rebased onto the base's tip: +1 query; CI pending
+        (4, 2, 0, "carried over", "pass"),
+        (5, 3, 0, "stale: the diff changed", "block"),  # behind the base: +2 queries (the merge base's blobs)
+        (4, 2, 0, "stale: the diff changed", "block"),
+    ]
+
+
 def test_plain_invalidate_on_push_lists_the_stale_approval(repo: Repo) -> None:
-    repo.policy(SAME_DIFF.replace("{except_same_diff: true}", "true"))
+    repo.policy(SAME_DIFF_POLICY.replace("{except_same_diff: true}", "true"))
     first = repo.fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)
     repo.pull(first, files=[("infra/vpc.tf", 1, 0, "added")])
     repo.fake.add_review(PR, "alice", "APPROVED", first)
@@ -347,7 +358,8 @@ def test_policy_explain_pr_agrees_with_the_action(repo: Repo) -> None:
     assert "  [passed] infra approval: 1 of 1 approval from users alice: alice" in out.splitlines()
     assert "  [passed] lifecycle: ci_passed may merge" in out.splitlines()
     assert any(line.startswith("  reviews: [alice APPROVED on " + first[:7]) for line in out.splitlines()), out
-    assert any(line.startswith("  diff_blobs: {infra/vpc.tf: ") for line in out.splitlines()), out
+    fingerprint = repo.evaluation()["diff_fingerprint"]["value"]
+    assert f"  diff_fingerprint: {fingerprint[:12]}, kept in the record for this head" in out.splitlines(), out
     assert writes(repo) == writes_before
 
     # the diff changes: the Action blocks (stale approval); explain says the same, rule by rule
@@ -378,7 +390,7 @@ def test_policy_explain_pr_bad_input_is_one_line(repo: Repo, tmp_path: Path) -> 
 
 
 def test_policy_explain_pr_before_any_event_is_pending_on_the_lifecycle(repo: Repo) -> None:
-    repo.policy(SAME_DIFF)
+    repo.policy(SAME_DIFF_POLICY)
     first = repo.fake.set_file(HEAD_REF, "infra/vpc.tf", VPC)
     repo.pull(first, files=[("infra/vpc.tf", 1, 0, "added")])
     repo.fake.add_review(PR, "alice", "APPROVED", first)

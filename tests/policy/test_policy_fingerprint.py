@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from loopforge.policy import ChangedFile, FakeContext, Review, evaluate, load_policy
-from loopforge.policy.fingerprint import MAX_HEADS, MAX_PATHS, NULL_OID, Ledger, fingerprint_files, head_fingerprint
+from loopforge.policy.fingerprint import MAX_HEADS, NULL_OID, Ledger, fingerprint_files, head_fingerprint
 from loopforge.policy.rules import Status
 
 OLD, NEW = "a" * 40, "b" * 40
@@ -82,15 +82,6 @@ def test_ledger_keeps_the_first_fingerprint_per_head_and_a_bounded_window() -> N
     assert len(ledger.fingerprints) == MAX_HEADS and OLD not in ledger.fingerprints
 
 
-def test_ledger_paths_include_old_names_and_are_bounded() -> None:
-    ledger = Ledger({}, {})
-    ledger.remember_paths([ChangedFile("b.py", "renamed", previous_filename="a.py"), ChangedFile("c.py")])
-    assert ledger.paths == ["a.py", "b.py", "c.py"]
-    assert Ledger.from_metadata(ledger.as_metadata()).paths == ["a.py", "b.py", "c.py"]
-    ledger.remember_paths([ChangedFile(f"f{i}.py") for i in range(MAX_PATHS + 1)])
-    assert ledger.paths == []
-
-
 def test_ledger_records_each_approval_with_the_fingerprint_of_its_commit() -> None:
     ledger = Ledger({OLD: "f-old", NEW: "f-new"}, {})
     ledger.update_approvals({"alice": Review("alice", "APPROVED", OLD, user_id=7),
@@ -121,7 +112,7 @@ def test_an_approval_of_an_older_head_with_the_same_diff_carries_over() -> None:
     meta = evaluation.record_metadata()["policy"]
     assert meta["diff_fingerprints"] == {OLD: same, NEW: same}
     assert meta["approvals"]["alice"] == {"login": "alice", "user_id": 7, "commit": OLD, "fingerprint": same}
-    assert meta["diff_paths"] == ["src/app.py"]
+    assert "diff_paths" not in meta
 
 
 @pytest.mark.parametrize("kw, recorded, why", [
@@ -160,3 +151,28 @@ def test_blob_ids_are_read_only_when_the_policy_uses_fingerprints() -> None:
     c = ctx()
     evaluate(same_diff_policy(), c)
     assert c.calls.count("diff_blobs") == 1
+
+
+def test_a_head_fingerprint_the_record_keeps_is_not_read_again() -> None:
+    same = fingerprint_files(FILES, BLOBS).value
+    assert same is not None
+    c = ctx()
+    evaluation = evaluate(same_diff_policy(), c, history={"diff_fingerprints": {OLD: same, NEW: same}})
+    assert "diff_blobs" not in c.calls
+    assert evaluation.result("review").status is Status.PASSED  # carried, from the two recorded fingerprints
+    assert evaluation.diff_fingerprint == {"value": same, "why": "", "files": 0, "source": "record"}
+
+
+def test_without_an_approval_no_blob_id_is_read() -> None:
+    """Nothing to keep or carry: the head's fingerprint waits for the first approval (read while it is current)."""
+    c = FakeContext(head_sha=NEW, files=list(FILES), blobs=BLOBS,
+                    review_list=[Review("bob", "COMMENTED", NEW), Review("carol", "CHANGES_REQUESTED", NEW)])
+    evaluation = evaluate(same_diff_policy(), c)
+    assert "diff_blobs" not in c.calls
+    assert evaluation.diff_fingerprint is not None and evaluation.diff_fingerprint["source"] == "none"
+    assert NEW not in evaluation.record_metadata()["policy"]["diff_fingerprints"]
+    c.review_list.append(Review("bob", "APPROVED", NEW, user_id=8))
+    evaluation = evaluate(same_diff_policy(), c, history=evaluation.record_metadata()["policy"])
+    assert c.calls.count("diff_blobs") == 1
+    meta = evaluation.record_metadata()["policy"]
+    assert meta["approvals"]["bob"]["fingerprint"] == meta["diff_fingerprints"][NEW] is not None
