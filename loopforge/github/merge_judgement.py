@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from loopforge.errors import MalformedEvent
 from loopforge.github.lifecycle import FACTS_KEY, queue_group
 from loopforge.service import Veto
 
@@ -129,7 +130,8 @@ def base_parent(merge_commit_sha: str, head_sha: str | None, commits: int | None
     """
     merge = commit_of(merge_commit_sha)
     if not merge.parents:
-        raise ValueError(f"merge commit {merge_commit_sha[:12]} has no parent")
+        raise MalformedEvent(f"pull_request.merge_commit_sha: {merge_commit_sha[:12]} has no parent, so it is not "
+                             f"a merge onto the base branch")
     if len(merge.parents) > 1 or not commits or commits <= 1 or not head_sha or head_sha == merge_commit_sha:
         return merge.parents[0]
     if commit_of(head_sha).message != merge.message:

@@ -226,3 +226,13 @@ def test_base_parent_of_a_merge_commit_a_squash_and_a_rebase() -> None:
     # a merge commit or a squash never asks for the ancestor
     commit_of, _ = _history(commits)
     assert base_parent("merge", "h" * 40, 3, commit_of, lambda n: "wrong") == "b" * 40
+
+
+def test_a_merge_commit_without_a_parent_is_a_malformed_event() -> None:
+    """A payload naming a root commit as the merge: one "Malformed event payload" line, not an internal error."""
+    from loopforge.action.errors import classify
+
+    commit_of, _ = _history({"root": CommitInfo(parents=[], message="Initial commit")})
+    with pytest.raises(MalformedEvent, match=r"pull_request\.merge_commit_sha: root has no parent") as caught:
+        base_parent("root", "h" * 40, 1, commit_of)
+    assert classify(caught.value).title == "Malformed event payload"
