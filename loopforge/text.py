@@ -1,16 +1,21 @@
 """The one sanitiser of untrusted text (titles, branches, logins, bodies, error messages) before it is shown.
 
 ``clean_text`` makes one printable line (terminal, CI log, CSV cell, ``::error`` message, CLI error);
-``clean_lines`` keeps line breaks (annotations, multi-line notes); ``printable`` only makes a string encodable.
+``clean_lines`` keeps line breaks (annotations, multi-line notes); ``printable`` only makes a string encodable;
+``csv_cell`` makes a CSV cell a spreadsheet shows as text (every CSV the CLI writes).
 Escaping for a particular format is separate and comes after: ``loopforge.github.workflow_commands`` for
 workflow commands, ``loopforge.github.render`` for markdown and HTML.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
-__all__ = ["clean_lines", "clean_text", "printable"]
+__all__ = ["FORMULA_PREFIXES", "clean_lines", "clean_text", "csv_cell", "printable"]
+
+#: what makes a spreadsheet read a cell as a formula (OWASP, "CSV injection"), also behind leading whitespace
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 # ANSI escape sequences: CSI (ESC [ … final), OSC/DCS/SOS/PM/APC strings terminated by BEL or ST, the 8-bit
 # CSI, and the other two-character escapes. Unterminated strings are not swallowed: their ESC is dropped below.
@@ -27,6 +32,9 @@ _OTHER_CONTROLS = re.compile(
     r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
 )
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+# in a CSV cell: tab and line feed stay (the CSV writer quotes them), other controls become a space
+_CELL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CELL_INVISIBLE = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def printable(value: object) -> str:
@@ -73,3 +81,22 @@ def clean_lines(value: object, limit: int = 4000) -> str:
     if len(joined) > limit:
         joined = joined[: limit - 1].rstrip() + "…"
     return joined
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: ``None`` is empty, dicts and lists are JSON, booleans
+    ``true``/``false``; control characters other than tab and line feed become a space and bidirectional
+    overrides are dropped; a cell whose first character after any leading whitespace is a formula character
+    (``=``, ``+``, ``-``, ``@``), or that starts with whitespace a spreadsheet would skip, gets a leading ``'``."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = printable(value)
+    text = _CELL_INVISIBLE.sub("", _CELL_CONTROLS.sub(" ", text))
+    if text.lstrip(" \t\n").startswith(FORMULA_PREFIXES[:4]) or text.startswith(("\t", "\n")):
+        return "'" + text
+    return text

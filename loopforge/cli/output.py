@@ -2,9 +2,9 @@
 
 Untrusted text (titles, branches, logins, reasons) goes through ``clean`` before it reaches a terminal:
 one line, no control characters or ANSI escapes, bounded length (the one sanitiser, ``clean_text``).
-CSV keeps the data exact but defuses formula injection: a cell that begins with ``=``, ``+``, ``-``, ``@``, a
-tab or a carriage return gets a leading ``'`` (OWASP's advice), so Excel, LibreOffice and Google Sheets show
-it as text instead of evaluating it.
+CSV cells go through ``loopforge.text.csv_cell``: a cell that begins with ``=``, ``+``, ``-``, ``@`` (also behind
+leading whitespace) gets a leading ``'`` (OWASP's advice), so Excel, LibreOffice and Google Sheets show it as text
+instead of evaluating it, and control characters other than tab and line feed become spaces.
 """
 
 from __future__ import annotations
@@ -16,10 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from loopforge.text import clean_text
-
-#: characters that make a spreadsheet treat a cell as a formula (or hide one behind whitespace).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+from loopforge.text import FORMULA_PREFIXES, clean_text, csv_cell
 
 
 def clean(value: object, limit: int = 60) -> str:
@@ -54,19 +51,6 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
 def json_line(value: Any) -> str:
     """One JSON document on one line (non-ASCII kept; JSON escapes every control character)."""
     return json.dumps(value, ensure_ascii=False, sort_keys=False)
-
-
-def csv_cell(value: object) -> str:
-    """A CSV cell: ``None`` is empty, dicts and lists are JSON, and formula-like text gets a leading ``'``."""
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 class CsvWriter:

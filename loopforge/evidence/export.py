@@ -19,18 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from loopforge.cli.output import FORMULA_PREFIXES
 from loopforge.evidence.facts import MergeFacts, all_merge_facts
 from loopforge.evidence.store import AttestationStore
 from loopforge.evidence.verify import Trust, verify_merge
 from loopforge.repository.base import RecordQuery, Repository, all_pages
+from loopforge.text import csv_cell
 
 COLUMNS = ["repository", "pr_number", "pr_title", "linked_issue", "author", "merged_by", "merged_at", "merge_sha",
            "approvers", "ci_at_merged_head", "policy_digest", "verdict_at_merge", "violations",
            "attestation_present", "attestation_verified"]
-
-_FORMULA_START = FORMULA_PREFIXES  # the CLI's one list of what a spreadsheet reads as a formula
-
 
 @dataclass(frozen=True)
 class EvidenceRow:
@@ -59,17 +56,7 @@ class EvidenceRow:
         d["ci_at_merged_head"] = "; ".join(f"{c['name']}={c['status']}" for c in d["ci_at_merged_head"])
         d["violations"] = "; ".join(d["violations"])
         d["attestation_present"] = "yes" if d["attestation_present"] else "no"
-        return [safe_cell(d[c]) for c in COLUMNS]
-
-
-def safe_cell(value: object) -> str:
-    """A CSV cell a spreadsheet shows as text: no formula, no control characters (tab and newline kept only
-    inside the cell, never leading)."""
-    text = "" if value is None else str(value)
-    text = "".join(ch if ch in "\n\t" or (ch >= " " and ch != "\x7f") else " " for ch in text)
-    if text.lstrip(" \t\n").startswith(_FORMULA_START) or text.startswith(("\t", "\n")):
-        return "'" + text
-    return text
+        return [csv_cell(d[c]) for c in COLUMNS]
 
 
 def _merged_at(f: MergeFacts) -> datetime | None:

@@ -26,8 +26,9 @@ from tests.paths import LIFECYCLE_FILES as LIFECYCLE
 
 @pytest.mark.parametrize("value, cell", [
     ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1+1", "'+1+1"), ("-2+3", "'-2+3"),
-    ("@SUM(A1)", "'@SUM(A1)"), ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("a=b", "a=b"), ("", ""), (None, ""),
-    (3, "3"), ({"k": "=x"}, '{"k": "=x"}'), (True, "true"),
+    ("@SUM(A1)", "'@SUM(A1)"), ("\t=1", "'\t=1"), ("\r=1", "' =1"), ("  =cmd", "'  =cmd"), ("a=b", "a=b"),
+    ("", ""), (None, ""), (3, "3"), ({"k": "=x"}, '{"k": "=x"}'), (True, "true"),
+    ("ok\x1b[31m red\u202e", "ok [31m red"), ("two\nlines", "two\nlines"),
 ])
 def test_csv_cells_defuse_formulas(value: object, cell: str) -> None:
     assert csv_cell(value) == cell

@@ -14,7 +14,7 @@ import pytest
 
 from loopforge.evidence.attest import attest_merge
 from loopforge.evidence.cli import main
-from loopforge.evidence.export import COLUMNS, evidence_rows, safe_cell, sample, to_csv
+from loopforge.evidence.export import COLUMNS, evidence_rows, sample, to_csv
 from loopforge.evidence.facts import MergeFacts, ReviewFact, all_merge_facts
 from loopforge.evidence.signing import KeySigner, load_public_key
 from loopforge.evidence.store import attestation_store_for
@@ -23,6 +23,7 @@ from loopforge.records import apply_entry, creation_entry
 from loopforge.repository.base import RecordQuery
 from loopforge.repository.sqlite import SQLiteRepository
 from loopforge.states import LoopState
+from loopforge.text import csv_cell as safe_cell
 from loopforge.trail import LoopTransition, Outcome
 from tests.evidence.helpers import ecdsa_pem
 
