@@ -113,14 +113,11 @@ class SQLiteAttestationStore:
     def put(self, attestation: AttestationSet) -> bool:
         import sqlite3
 
-        from loopforge.repository.sqlite import _translated
-
         rows = [(attestation.merge_sha, INDEX_FILE, attestation.repo, attestation.record_id, attestation.created_at,
                  json.dumps(attestation.index(), sort_keys=True))]
         rows += [(attestation.merge_sha, name, attestation.repo, attestation.record_id, attestation.created_at, text)
                  for name, text in sorted(attestation.documents.items())]
-        # the records' own transaction helper and driver-error translation
-        with _translated(self.repository.path), self.repository._tx(immediate=True) as conn:
+        with self.repository.transaction(immediate=True) as conn:
             if conn.execute("SELECT 1 FROM attestations WHERE merge_sha = ? LIMIT 1",
                             (attestation.merge_sha,)).fetchone():
                 return False
@@ -132,9 +129,7 @@ class SQLiteAttestationStore:
         return True
 
     def get(self, merge_sha: str) -> AttestationSet | None:
-        from loopforge.repository.sqlite import _translated
-
-        with _translated(self.repository.path), self.repository._tx() as conn:
+        with self.repository.transaction() as conn:
             rows = conn.execute("SELECT name, body FROM attestations WHERE merge_sha = ? ORDER BY name",
                                 (check_sha(merge_sha),)).fetchall()
         if not rows:
@@ -162,7 +157,7 @@ class DynamoDBAttestationStore:
     (one per document), written in one ``TransactWriteItems`` with ``attribute_not_exists(pk)`` on each."""
 
     def __init__(self, repository: Any) -> None:
-        self.repository = repository  # a DynamoDBRepository: its client, table name and error translation
+        self.repository = repository  # a DynamoDBRepository: its table name and ``call`` (error translation)
 
     @staticmethod
     def _pk(merge_sha: str) -> dict[str, str]:
@@ -179,7 +174,7 @@ class DynamoDBAttestationStore:
         items += [{"Put": {**new, "Item": {"pk": pk, "sk": {"S": f"DOC#{name}"}, "body": {"S": text}}}}
                   for name, text in sorted(attestation.documents.items())]
         try:
-            repo._call("transact_write_items", f"attestation {attestation.merge_sha}", TransactItems=items)
+            repo.call("transact_write_items", f"attestation {attestation.merge_sha}", TransactItems=items)
         except ConcurrencyError:  # a condition failed: a set exists already
             return False
         return True
@@ -191,7 +186,7 @@ class DynamoDBAttestationStore:
                                   "ExpressionAttributeValues": {":pk": self._pk(merge_sha)}}
         items: list[dict[str, Any]] = []
         while True:
-            page = repo._call("query", f"attestation {merge_sha}", **params)
+            page = repo.call("query", f"attestation {merge_sha}", **params)
             items += page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 break

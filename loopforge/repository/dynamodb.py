@@ -444,6 +444,11 @@ class DynamoDBRepository:
             if len(out) == want:
                 return out, start
 
+    def call(self, operation: str, what: str, **kwargs: Any) -> Any:
+        """One client call for items kept beside the records (the evidence's ``ATT#`` partitions), with this
+        store's error translation: a failed condition is ``ConcurrencyError``; ``what`` names the item."""
+        return self._call(operation, what, **kwargs)
+
     def _call(self, operation: str, record_id: str, **kwargs: Any) -> Any:
         """One client call; every botocore error leaves as a ``loopforge.errors`` store error."""
         try:

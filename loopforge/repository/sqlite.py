@@ -182,6 +182,14 @@ class SQLiteRepository:
     def _tx(self, immediate: bool = False) -> SQLiteRepository._Tx:
         return SQLiteRepository._Tx(self, immediate)
 
+    @contextmanager
+    def transaction(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """The store's connection for tables kept beside the records (the evidence's ``attestations``):
+        ``immediate`` takes the write lock at once and commits when the block ends (rolls back on an exception);
+        driver errors leave as the store errors of ``loopforge.errors``, like every call of this store."""
+        with _translated(self.path), self._tx(immediate=immediate) as conn:
+            yield conn
+
     # ------------------------------------------------------------------ protocol
     def head(self, record_id: str) -> RecordHead | None:
         with _translated(self.path):
