@@ -17,12 +17,9 @@ changed only where a scenario needs it.
 
 from __future__ import annotations
 
-import copy
-import functools
 import hashlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,38 +30,30 @@ from loopforge.github.render import md_escape
 from loopforge.repository.branch import BranchRepository
 from loopforge.service import LoopService
 from loopforge.trail import LoopTransition
-from tests.action_harness import StepResult, run_step
-from tests.fakegithub import CheckRun, FakeGitHub
+from tests import governance
+from tests.action_harness import StepResult
+from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import assert_clean
 from tests.fakegithub.gitstore import Person
-from tests.governance import governance_policy
+from tests.governance import (
+    BASE,
+    HEAD,
+    HEAD_JSON,
+    PR,
+    RECORD,
+    REPO,
+    ci_completed,
+    governance_policy,
+    merged,
+    pr_event,
+)
+from tests.paths import lifecycle_event, webhook_examples
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-LIFECYCLE = {p.stem.split("-", 1)[1]: p for p in (FIXTURES / "lifecycle").glob("*.json")}
-REPO = "Codertocat/Hello-World"
-RECORD = "Codertocat/Hello-World#1"
-FOLDER = "records/Codertocat/Hello-World/1"
 STATE = "loopforge-state"
-PR = 2
-BASE = "master"
 POLICY_PATH = ".github/loopforge.yml"
 
 STRICT = governance_policy(label_gate=False)  # approvals only: no governance-approved label
 EMPTY = "version: 1\nrules: []\n"
-INFRA = [("infra/vpc.tf", 10, 0), ("README.md", 1, 1)]
-
-
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads(LIFECYCLE[name].read_text())  # type: ignore[no-any-return]
-
-
-HEAD = fixture("pull_request-opened")["pull_request"]["head"]["sha"]
-
-
-@functools.cache
-def _examples(event: str) -> list[dict[str, Any]]:
-    examples = json.loads((FIXTURES / "webhooks" / "webhooks-examples.json").read_text())
-    return [ex for e in examples if e["name"] == event for ex in e["examples"]]
 
 
 def digest(text: str) -> str:
@@ -72,36 +61,8 @@ def digest(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- payloads
-def pr_event(action: str, *, sha: str = HEAD, label: str | None = None) -> tuple[str, dict[str, Any]]:
-    payload = fixture("pull_request-opened")
-    payload["action"] = action
-    payload["pull_request"]["head"]["sha"] = sha
-    payload["pull_request"]["updated_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if label is not None:
-        obj = copy.deepcopy(next(ex for ex in _examples("pull_request") if ex["action"] == "labeled")["label"])
-        obj.update({"name": label, "url": obj["url"].rsplit("/", 1)[0] + "/" + label, "default": False})
-        payload["label"] = obj
-        payload["pull_request"]["labels"].append(obj)
-    return "pull_request", payload
-
-
-def ci_completed(sha: str = HEAD) -> tuple[str, dict[str, Any]]:
-    payload = fixture("workflow_run-completed")
-    payload["workflow_run"]["head_sha"] = sha
-    for pull in payload["workflow_run"]["pull_requests"]:
-        pull["head"]["sha"] = sha
-    return "workflow_run", payload
-
-
 READ = "POST /graphql/query/repository"
 WRITE = "POST /graphql/mutation/createCommitOnBranch"
-
-
-def merged(merge_commit_sha: str, sha: str = HEAD) -> tuple[str, dict[str, Any]]:
-    payload = fixture("pull_request-closed")
-    payload["pull_request"]["merge_commit_sha"] = merge_commit_sha
-    payload["pull_request"]["head"]["sha"] = sha
-    return "pull_request", payload
 
 
 def queue_ref(number: int = PR, sha: str = HEAD, base: str = BASE) -> str:
@@ -112,8 +73,8 @@ def merge_group(action: str, head_sha: str, base_sha: str, *, head_ref: str | No
                 reason: str | None = None) -> tuple[str, dict[str, Any]]:
     """The real ``merge_group.checks_requested`` example moved to this repository; ``destroyed`` is the same
     payload with ``action`` and ``reason`` (the examples have none)."""
-    payload = copy.deepcopy(_examples("merge_group")[0])
-    opened = fixture("pull_request-opened")
+    payload = next(ex for e in webhook_examples() if e["name"] == "merge_group" for ex in e["examples"])
+    opened = lifecycle_event("pull_request-opened")
     payload["repository"], payload["sender"] = opened["repository"], opened["sender"]
     payload.pop("organization", None)
     payload["action"] = action
@@ -127,22 +88,9 @@ def merge_group(action: str, head_sha: str, base_sha: str, *, head_ref: str | No
 
 
 # ---------------------------------------------------------------------------------------------- the repository
-class Repo:
-    def __init__(self, fake: FakeGitHub, url: str, tmp: Path) -> None:
-        self.fake, self.url, self.tmp = fake, url, tmp
-        self.run_id = 5000
-
-    def pull(self, head: str = HEAD, *, files: list[tuple[str, int, int]] | None = None, **kw: Any) -> None:
-        opened = fixture("pull_request-opened")["pull_request"]
-        self.fake.add_pull(PR, head, base=BASE, body=opened["body"], title=opened["title"], user="Codertocat",
-                           head_ref="changes", files=INFRA if files is None else files, **kw)
-
-    def step(self, event: tuple[str, dict[str, Any]]) -> StepResult:
-        self.run_id += 1
-        result = run_step(self.tmp / f"run{self.run_id}", event[0], event[1], api_url=self.url, repo=REPO,
-                          run_id=self.run_id)
-        assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
-        return result
+class Repo(governance.Repo):
+    """``tests.governance.Repo`` plus what these edges need: the requests of a step, the merge queue's commit,
+    policy reads named by commit, and edits of the data branch by someone else."""
 
     def calls(self, event: tuple[str, dict[str, Any]]) -> tuple[StepResult, list[str]]:
         """``step`` and the requests it made (``METHOD /path`` below the repository)."""
@@ -150,18 +98,6 @@ class Repo:
         result = self.step(event)
         prefix = f"/repos/{REPO}"
         return result, [f"{c.method} {c.path.removeprefix(prefix)}" for c in self.fake.requests[before:]]
-
-    def check(self, sha: str) -> CheckRun:
-        runs = [r for r in self.fake.check_runs(sha) if r.name == "loopforge"]
-        assert len(runs) == 1, f"expected exactly one loopforge check run on {sha[:7]}, got {len(runs)}"
-        return runs[0]
-
-    def entries(self) -> list[dict[str, Any]]:
-        files = self.fake.branch_files(STATE)
-        return [json.loads(files[p]) for p in sorted(p for p in files if p.startswith(f"{FOLDER}/entries/"))]
-
-    def head(self) -> dict[str, Any]:
-        return json.loads(self.fake.branch_files(STATE)[f"{FOLDER}/head.json"])  # type: ignore[no-any-return]
 
     def queue(self, base_sha: str, head: str = HEAD) -> str:
         """The commit GitHub's merge queue builds for PR #2: the base plus the PR, on its read-only branch."""
@@ -379,7 +315,7 @@ def _built(repo: Repo) -> None:
 
 def test_edited_entry_is_found_by_the_next_event_and_never_laundered(repo: Repo) -> None:
     _built(repo)
-    path = f"{FOLDER}/entries/000002.json"
+    path = f"{governance.ENTRIES}000002.json"
     body = json.loads(repo.fake.branch_files(STATE)[path])
     body["actor"] = "the-cto"  # hash left as it was
     repo.tamper({path: json.dumps(body)})
@@ -407,14 +343,14 @@ def test_edited_entry_is_found_by_the_next_event_and_never_laundered(repo: Repo)
 def test_last_entry_rewritten_with_its_head_is_anchored_to_what_loopforge_wrote(repo: Repo) -> None:
     _built(repo)
     files = repo.fake.branch_files(STATE)
-    head = json.loads(files[f"{FOLDER}/head.json"])
+    head = json.loads(files[HEAD_JSON])
     last = head["last_sequence"]
-    path = f"{FOLDER}/entries/{last:06d}.json"
+    path = f"{governance.ENTRIES}{last:06d}.json"
     entry = LoopTransition.model_validate_json(files[path])
     forged = entry.model_copy(update={"actor": "the-cto"})
     forged = forged.model_copy(update={"hash": forged.compute_hash()})
     head["last_hash"] = forged.hash
-    repo.tamper({path: forged.model_dump_json(), f"{FOLDER}/head.json": json.dumps(head)})
+    repo.tamper({path: forged.model_dump_json(), HEAD_JSON: json.dumps(head)})
     assert repo.verify() == []  # consistent: the chain alone cannot see it
 
     result = repo.step(pr_event("labeled", label="reviewed"))
