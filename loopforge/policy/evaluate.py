@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from loopforge.errors import PolicyError, TransitionError
+from loopforge.errors import TransitionError
 from loopforge.policy.context import PullRequestContext
 from loopforge.policy.fingerprint import Fingerprint, Ledger
 from loopforge.policy.model import Policy, PolicyNode
@@ -49,7 +49,7 @@ class Evaluation:
     policy_parts: list[dict[str, str]] = field(default_factory=list)  # [{source, sha256}], shared policy first
     stale_approvals: list[dict[str, Any]] = field(default_factory=list)  # [{login, commit, why}]
     carried_approvals: list[dict[str, Any]] = field(default_factory=list)  # [{login, user_id, from, to}]
-    diff_fingerprint: dict[str, Any] | None = None  # {value, why, files} when the policy uses fingerprints
+    diff_fingerprint: dict[str, Any] | None = None  # {value, why, files, source} when the policy uses fingerprints
     ledger: dict[str, Any] | None = None  # diff_fingerprints and approvals kept in the record
 
     # ------------------------------------------------------------------ views
@@ -216,7 +216,7 @@ def _fingerprint_if_needed(env: RuleEnv) -> Fingerprint:
     if known is None:
         try:
             approvals = any(r.state.upper() == "APPROVED" for r in latest_reviews(env.ctx.reviews()).values())
-        except PolicyError:  # an unreadable review list: the rules report it; read the fingerprint
+        except Exception:  # an unreadable review list (an API error too): the rules report it; read the fingerprint
             approvals = True
         if not approvals:
             return Fingerprint(None, "not needed: no approval to keep or carry over", source="none")

@@ -176,3 +176,15 @@ def test_without_an_approval_no_blob_id_is_read() -> None:
     assert c.calls.count("diff_blobs") == 1
     meta = evaluation.record_metadata()["policy"]
     assert meta["approvals"]["bob"]["fingerprint"] == meta["diff_fingerprints"][NEW] is not None
+
+
+def test_an_api_error_reading_the_reviews_is_reported_by_the_rule_not_raised() -> None:
+    class Failing(FakeContext):
+        def reviews(self) -> Any:
+            raise RuntimeError("502 Bad Gateway")
+
+    c = Failing(head_sha=NEW, files=list(FILES), blobs=BLOBS)
+    evaluation = evaluate(same_diff_policy(), c)
+    assert evaluation.verdict == "block"
+    assert "502 Bad Gateway" in evaluation.result("review").reason
+    assert c.calls.count("diff_blobs") == 1  # the approvals cannot be told: the fingerprint is read
