@@ -21,7 +21,7 @@ from typing import Any
 
 from loopforge.evidence.facts import MergeFacts, all_merge_facts
 from loopforge.evidence.store import AttestationStore
-from loopforge.evidence.verify import Trust, verify_merge
+from loopforge.evidence.verify import Trust, verify_attestation
 from loopforge.repository.base import RecordQuery, Repository, all_pages
 from loopforge.text import csv_cell
 
@@ -99,16 +99,16 @@ def evidence_rows(records: Repository, attestations: AttestationStore, *, trust:
                   n: int | None = None, seed: int | None = None) -> list[EvidenceRow]:
     rows = []
     for facts in sample(merges(records, repo=repo, since=since, until=until), n, seed):
-        present = bool(facts.merge_sha) and attestations.get(facts.merge_sha) is not None
-        if not present:
+        attestation = attestations.get(facts.merge_sha) if facts.merge_sha else None
+        if attestation is None:
             verified = "no: no evidence stored"
         elif trust is None:
             verified = "not checked (pass --key or --certificate-identity/--certificate-oidc-issuer)"
         else:
-            outcome = verify_merge(facts.merge_sha, attestations, records, trust)
+            outcome = verify_attestation(facts.merge_sha, attestation, records, trust)
             verified = "yes" if outcome.ok else "no: " + "; ".join(f"{c.name}: {c.detail}"
                                                                    for c in outcome.failures)[:500]
-        rows.append(EvidenceRow(facts, present, verified))
+        rows.append(EvidenceRow(facts, attestation is not None, verified))
     return rows
 
 

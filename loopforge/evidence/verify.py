@@ -107,10 +107,15 @@ def _documents(attestation: AttestationSet) -> dict[str, tuple[str, str]]:
 
 def verify_merge(merge_sha: str, attestations: AttestationStore, records: Repository | None, trust: Trust, *,
                  policy_bytes: bytes | None = None) -> VerifyOutcome:
-    """Every check of the module docstring, in order; later checks are skipped when an earlier one leaves
-    nothing trustworthy to check (no evidence, or a statement whose signature fails)."""
+    """Every check of the module docstring, in order, on the evidence stored for ``merge_sha``."""
+    return verify_attestation(merge_sha, attestations.get(merge_sha), records, trust, policy_bytes=policy_bytes)
+
+
+def verify_attestation(merge_sha: str, attestation: AttestationSet | None, records: Repository | None,
+                       trust: Trust, *, policy_bytes: bytes | None = None) -> VerifyOutcome:
+    """``verify_merge`` on a set already read (the export reads each once); later checks are skipped when an
+    earlier one leaves nothing trustworthy to check (no evidence, or a statement whose signature fails)."""
     out = VerifyOutcome(merge_sha)
-    attestation = attestations.get(merge_sha)
     if attestation is None:
         out.add("present", False, f"no evidence is stored for {merge_sha}")
         return out

@@ -147,3 +147,26 @@ def test_cli_export_with_verification(tmp_path: Path, capsys: pytest.CaptureFixt
     other = Trust(public_key=load_public_key(ecdsa_pem()[1]))
     assert evidence_rows(repo, attestation_store_for(repo), trust=other)[1].attestation_verified.startswith(
         "no: signature")
+
+
+def test_export_reads_each_attestation_once(tmp_path: Path) -> None:
+    repo = SQLiteRepository(tmp_path / "lf.db")
+    seed_merges(repo, 3)
+    private, public = ecdsa_pem()
+    store = attestation_store_for(repo)
+    for head in repo.query(RecordQuery(limit=10)).items:
+        for facts in all_merge_facts(head, repo.entries(head.record_id)):
+            attest_merge(facts, store, KeySigner(private))
+    reads: list[str] = []
+
+    class Counting:
+        def put(self, attestation: Any) -> bool:
+            raise AssertionError("the export never writes")
+
+        def get(self, merge_sha: str) -> Any:
+            reads.append(merge_sha)
+            return store.get(merge_sha)
+
+    rows = evidence_rows(repo, Counting(), trust=Trust(public_key=load_public_key(public)))
+    assert [r.attestation_verified for r in rows] == ["yes"] * 3
+    assert sorted(reads) == sorted(r.facts.merge_sha for r in rows) and len(reads) == 3
