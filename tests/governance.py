@@ -278,7 +278,7 @@ def same_diff_life() -> list[Cost]:
             evaluation = repo.evaluation()
             approval = ("carried over" if evaluation["carried_approvals"] else
                         "stale: " + evaluation["stale_approvals"][0]["why"] if evaluation["stale_approvals"] else
-                        "counted" if fake.reviews.get(PR) else "none")
+                        "counted" if statuses(evaluation)["infra approval"] == "passed" else "none")
             costs.append(Cost(name, len(fake.requests) - before, fake.graphql_count("query") - queries,
                               fake.count("GET", "/compare/") - compares, result.outputs.get("verdict", ""),
                               approval))
