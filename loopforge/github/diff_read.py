@@ -57,12 +57,10 @@ def runner(client: GraphQLClient) -> Run:
 @dataclass
 class DiffRead:
     """The outcome of ``read_diff_blobs``: ``blobs`` (``{path: (head blob, base blob)}``) or ``None`` (ask REST,
-    ``why`` says why), and how many queries it sent."""
+    ``why`` says why)."""
 
     blobs: dict[str, tuple[str, str]] | None
-    queries: int = 0
     why: str = ""
-    merge_base: str = ""
 
 
 def _objects(prefix: str, commit: str, paths: Sequence[str]) -> tuple[list[str], list[str], dict[str, str]]:
@@ -134,7 +132,7 @@ def read_diff_blobs(run: Run, repo: str, base_ref: str, base_tip: str, head: str
         decls += more_decls
         body += more_body
         variables.update(more_vars)
-    read = DiffRead(None, queries=1)
+    read = DiffRead(None)
     repository = run(_document(decls, body), variables).get("repository") or {}
     comparison = (repository.get("ref") or {}).get("compare")
     if not isinstance(comparison, Mapping):
@@ -156,14 +154,12 @@ def read_diff_blobs(run: Run, repo: str, base_ref: str, base_tip: str, head: str
         at_base = {}
     else:  # the merge base is not the tip the first query read at: read there
         more_decls, more_body, more_vars = _objects("b", merge_base, bases)
-        read.queries += 1
         answer = run(_document(more_decls, more_body), {"owner": owner, "name": name, **more_vars})
         at_base = _oids(answer.get("repository") or {}, "b", bases)
     if at_base is None:
         raise FactUnavailable("blob ids", f"a changed file is missing at the merge base {merge_base[:7]}")
     read.blobs = {f.filename: (at_head.get(f.filename, NULL_OID), at_base.get(f.filename, NULL_OID))
                   for f in files}
-    read.merge_base = merge_base
     return read
 
 

@@ -244,13 +244,17 @@ class GraphQLPullRequestContext:
             # comparison confirms or corrects)
             base_tip = str(((self._pr.get("baseRef") or {}).get("target") or {}).get("oid")
                            or self._pr.get("baseRefOid") or "")
+            graphql = self._graphql
+
+            def run(document: str, variables: Mapping[str, Any]) -> Mapping[str, Any]:
+                self.graphql_reads += 1  # counted when sent, so a query that fails counts too
+                return graphql(document, variables)
+
             try:
-                read = read_diff_blobs(self._graphql, self._repo, self.base_ref, base_tip, self.head_sha, files)
+                read = read_diff_blobs(run, self._repo, self.base_ref, base_tip, self.head_sha, files)
             except GitHubError as exc:
-                self.graphql_reads += 1
                 why = f"GraphQL failed: {exc}"
             else:
-                self.graphql_reads += read.queries
                 if read.blobs is not None:
                     return read.blobs
                 why = read.why

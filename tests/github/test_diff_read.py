@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from loopforge.errors import FactUnavailable
+from loopforge.errors import FactUnavailable, GitHubUnavailable
 from loopforge.github.client import make_github
 from loopforge.github.diff_read import merge_base_of, runner
 from loopforge.github.graphql import GraphQLClient
@@ -178,6 +178,30 @@ def test_without_a_graphql_runner_rest_answers(fake_github: FakeGitHub) -> None:
     bare = GraphQLPullRequestContext(REPO, ctx._extra, ctx._make_rest)
     assert dict(bare.diff_blobs()) == dict(rest.diff_blobs())
     assert bare.rest_reads == ["blob ids of the changed files (no GraphQL runner)"]
+
+
+def test_a_failed_query_falls_back_to_rest_and_is_counted(fake_github: FakeGitHub) -> None:
+    """GitHub failing the second query (the merge base's blobs): REST answers, and both queries are counted."""
+    fake = fake_github
+    seed_base(fake)
+    head = edit_branch(fake, "feature")
+    fake.set_file("main", "app.py", "v1-newer-on-main\n")  # behind its base: two queries
+    fake.add_pull(7, head, head_ref="feature", files=FILES)
+    ctx, rest = contexts(fake)
+    graphql = ctx._graphql
+    assert graphql is not None
+    sent: list[str] = []
+
+    def flaky(document: str, variables: Mapping[str, Any]) -> Mapping[str, Any]:
+        sent.append(document)
+        if len(sent) == 2:
+            raise GitHubUnavailable("GitHub answered 502 after 3 tries", status=502)
+        return graphql(document, variables)
+
+    ctx._graphql = flaky
+    assert dict(ctx.diff_blobs()) == dict(rest.diff_blobs())
+    assert len(sent) == 2 and ctx.graphql_reads == 2
+    assert ctx.rest_reads == ["blob ids of the changed files (GraphQL failed: GitHub answered 502 after 3 tries)"]
 
 
 def comparison(behind: int, commits: list[tuple[str, list[str]]], total: int | None = None) -> dict[str, Any]:
