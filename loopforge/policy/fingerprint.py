@@ -74,13 +74,12 @@ def head_fingerprint(ctx: PullRequestContext) -> Fingerprint:
     """The fingerprint of the PR's diff at its current head, read through the facts interface."""
     try:
         files = ctx.changed_files()
-        truncated = ctx.files_truncated()
-        if truncated:
-            return Fingerprint(None, "the changed-file list is truncated")
+        if ctx.files_truncated():  # before the blob ids: they would be read for nothing
+            return fingerprint_files(files, {}, truncated=True)
         blobs = ctx.diff_blobs()
     except FactUnavailable as exc:
         return Fingerprint(None, str(exc))
-    return fingerprint_files(files, blobs, truncated=truncated)
+    return fingerprint_files(files, blobs)
 
 
 # ---------------------------------------------------------------------------------------------- the ledger
