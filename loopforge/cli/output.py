@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from loopforge.text import FORMULA_PREFIXES, clean_text, csv_cell
+from loopforge.text import clean_text, csv_cell
 
 
 def clean(value: object, limit: int = 60) -> str:
@@ -71,5 +71,4 @@ class CsvWriter:
             self.writerow(row)
 
 
-__all__ = ["FORMULA_PREFIXES", "CsvWriter", "clean", "csv_cell", "error_line", "fail", "json_line", "table",
-           "timestamp"]
+__all__ = ["CsvWriter", "clean", "csv_cell", "error_line", "fail", "json_line", "table", "timestamp"]
