@@ -4,8 +4,9 @@ Rows come from the trail (``all_merge_facts`` of every record), the evidence fro
 trust material (``--key``, or a Sigstore identity and issuer) each attestation is verified as ``attest verify``
 does; without it the column says it was not checked. ``--sample N --seed S`` draws N merges with Python's
 ``random.Random(S).sample`` from the rows sorted by (merged at, repository, PR, merge SHA): the same store, period
-and seed give the same draw on any machine. CSV cells that a spreadsheet would read as a formula (leading ``=``,
-``+``, ``-``, ``@``, tab or carriage return) are prefixed with ``'``; titles and logins are untrusted text.
+and seed give the same draw on any machine. Titles and logins are untrusted text: every CSV cell goes through
+``loopforge.text.csv_cell`` (a formula, also one behind leading whitespace, gets a leading ``'``; control
+characters become spaces).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from loopforge.text import csv_cell
 COLUMNS = ["repository", "pr_number", "pr_title", "linked_issue", "author", "merged_by", "merged_at", "merge_sha",
            "approvers", "ci_at_merged_head", "policy_digest", "verdict_at_merge", "violations",
            "attestation_present", "attestation_verified"]
+
 
 @dataclass(frozen=True)
 class EvidenceRow:
