@@ -244,7 +244,7 @@ class DynamoDBRepository:
 
     # ------------------------------------------------------------------ protocol
     def head(self, record_id: str) -> RecordHead | None:
-        item = self._call("get_item", record_id, TableName=self.table_name,
+        item = self.call("get_item", record_id, TableName=self.table_name,
                           Key={"pk": _s(_pk(record_id)), "sk": _s(HEAD_SK)}, ProjectionExpression="body",
                           ConsistentRead=self.consistent_read).get("Item")
         return _parse(RecordHead, item["body"]["S"], self.table_name) if item else None
@@ -279,7 +279,7 @@ class DynamoDBRepository:
         # the token makes a retried request (e.g. after a lost response) succeed instead of failing its
         # conditions, so a timeout never turns into a duplicate entry; each attempt's entries hash differently
         token = hashlib.sha256(f"{self.table_name}\n{rid}\n{entries[-1].hash}".encode()).hexdigest()[:36]
-        self._call("transact_write_items", rid, TransactItems=items, ClientRequestToken=token)
+        self.call("transact_write_items", rid, TransactItems=items, ClientRequestToken=token)
 
     def entries(self, record_id: str, after: int = 0, limit: int | None = None) -> Iterator[LoopTransition]:
         if limit is not None and limit <= 0:
@@ -294,7 +294,7 @@ class DynamoDBRepository:
         while True:
             if left is not None:
                 params["Limit"] = left
-            page = self._call("query", record_id, **params)
+            page = self.call("query", record_id, **params)
             for item in page.get("Items", []):
                 yield _parse(LoopTransition, item["body"]["S"], self.table_name)
             if left is not None:
@@ -305,11 +305,11 @@ class DynamoDBRepository:
 
     def find_key(self, record_id: str, idempotency_key: str) -> LoopTransition | None:
         pk = _s(_pk(record_id))
-        item = self._call("get_item", record_id, TableName=self.table_name, ConsistentRead=self.consistent_read,
+        item = self.call("get_item", record_id, TableName=self.table_name, ConsistentRead=self.consistent_read,
                           Key={"pk": pk, "sk": _s(_key_sk(idempotency_key))}).get("Item")
         if not item:
             return None
-        entry = self._call("get_item", record_id, TableName=self.table_name, ConsistentRead=self.consistent_read,
+        entry = self.call("get_item", record_id, TableName=self.table_name, ConsistentRead=self.consistent_read,
                            Key={"pk": pk, "sk": _s(_seq_sk(int(item["seq"]["N"])))},
                            ProjectionExpression="body").get("Item")
         if not entry:  # pragma: no cover - the key and its entry are written in one transaction
@@ -433,7 +433,7 @@ class DynamoDBRepository:
             kwargs = dict(params, Limit=want - len(out) + 1)
             if start:
                 kwargs["ExclusiveStartKey"] = start
-            page = self._call("query", "", **kwargs)
+            page = self.call("query", "", **kwargs)
             for item in page.get("Items", []):
                 if len(out) == want:
                     return out, {a: out[-1][a] for a in key_attrs}
@@ -445,21 +445,18 @@ class DynamoDBRepository:
                 return out, start
 
     def call(self, operation: str, what: str, **kwargs: Any) -> Any:
-        """One client call for items kept beside the records (the evidence's ``ATT#`` partitions), with this
-        store's error translation: a failed condition is ``ConcurrencyError``; ``what`` names the item."""
-        return self._call(operation, what, **kwargs)
-
-    def _call(self, operation: str, record_id: str, **kwargs: Any) -> Any:
-        """One client call; every botocore error leaves as a ``loopforge.errors`` store error."""
+        """One client call (the records', and the evidence's ``ATT#`` items kept beside them); every botocore
+        error leaves as a ``loopforge.errors`` store error: a failed condition is ``ConcurrencyError``; ``what``
+        names the record or item."""
         try:
             return getattr(self.client, operation)(**kwargs)
         except ClientError as exc:
             lost = _lost_condition(exc)
             if lost is not None:
-                raise ConcurrencyError(f"{record_id}: another writer appended first{lost}") from exc
-            raise translate(exc, self.table_name, record_id or repr(self.table_name)) from exc
+                raise ConcurrencyError(f"{what}: another writer appended first{lost}") from exc
+            raise translate(exc, self.table_name, what or repr(self.table_name)) from exc
         except BotoCoreError as exc:
-            raise translate(exc, self.table_name, record_id or repr(self.table_name)) from exc
+            raise translate(exc, self.table_name, what or repr(self.table_name)) from exc
 
 
 def _lost_condition(exc: ClientError) -> str | None:
