@@ -17,12 +17,15 @@ import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from loopforge.errors import InputError
 from loopforge.policy.context import ChangedFile, CheckState, PullRequestContext, Review
 from loopforge.policy.model import DEFAULT_POLICY_PATH
 from loopforge.policy.predicates import safe
+
+if TYPE_CHECKING:
+    from loopforge.policy.evaluate import Evaluation
 
 _REF = re.compile(r"^(?P<repo>[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100})#(?P<n>[1-9]\d{0,9})$")
 _URL = re.compile(r"^https://[^/\s]+/(?P<repo>[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100})"
@@ -181,7 +184,7 @@ def explain_pr(ref: str, env: Mapping[str, str], *, policy_path: str = DEFAULT_P
         lines.append(f"policy error: {safe(governance.error, 500)}")
     lines.append("facts read:")
     lines += [f"  {name}: {value}" for name, value in facts.reads] or ["  (none: no policy rules)"]
-    lines += _fingerprint_line(guard)
+    lines += _fingerprint_line(governance.evaluation)
     lines.append("rules:")
     lines += [f"  [{r.status}] {safe(r.rule, 200)}: {safe(r.reason, 1000)}" for r in rows]
     for item in stale:
@@ -194,10 +197,9 @@ _FROM = {"read": "from the blob ids read above", "record": "kept in the record f
          "none": "not read"}
 
 
-def _fingerprint_line(guard: Any) -> list[str]:
+def _fingerprint_line(evaluation: Evaluation | None) -> list[str]:
     """The diff fingerprint the evaluation used and where it came from (policies with ``except_same_diff``)."""
-    evaluation = getattr(guard, "last_evaluation", None) if guard is not None else None
-    fingerprint = getattr(evaluation, "diff_fingerprint", None)
+    fingerprint = evaluation.diff_fingerprint if evaluation is not None else None
     if not fingerprint:
         return []
     value = fingerprint.get("value")
