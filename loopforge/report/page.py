@@ -239,7 +239,7 @@ def build_html(data: ReportData, charts: list[Chart]) -> str:
 <tbody>{table_rows}</tbody></table></div></section>
 <section id="details" aria-labelledby="details-t"><h2 id="details-t">Records in full</h2>{sections}</section>
 </main>
-<footer class="muted"><p>Made by <code>loopforge report</code>. Charts: Vega-Altair, rendered to SVG by vl-convert.
+<footer class="muted"><p>Made by <code>loopforge report</code>. Charts: pygal, rendered to static SVG.
 Times are event times in UTC. Lead times run from the first entry of the issue (or the PR) to the merge.</p></footer>
 </body>
 </html>

@@ -96,6 +96,7 @@ def test_self_contained(known_db: str, tmp_path: Path) -> None:
     figures = [a for t, a in doc.tags if t == "figure" and a.get("data-chart")]
     assert {a["data-chart"] for a in figures} == CHART_KEYS
     assert html.count('<svg role="img"') == 7  # every chart drawn (the store has data for each)
+    assert "Charts: pygal" in html and "Vega" not in html  # the footer names the library that drew them
     # the table links each record to its section
     for rid in ("o/r#1", "o/r#2", "o/r#3", "x/y#4"):
         assert f'href="#{anchor(rid)}"' in html and f'id="{anchor(rid)}"' in html
