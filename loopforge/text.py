@@ -1,6 +1,6 @@
 """The one sanitiser of untrusted text (titles, branches, logins, bodies, error messages) before it is shown.
 
-``clean_text`` makes one printable line (terminal, CI log, CSV cell, ``::error`` message, CLI error);
+``clean_text`` makes one printable line (terminal, CI log, ``::error`` message, CLI error);
 ``clean_lines`` keeps line breaks (annotations, multi-line notes); ``printable`` only makes a string encodable;
 ``csv_cell`` makes a CSV cell a spreadsheet shows as text (every CSV the CLI writes).
 Escaping for a particular format is separate and comes after: ``loopforge.github.workflow_commands`` for
@@ -15,7 +15,8 @@ import re
 __all__ = ["FORMULA_PREFIXES", "clean_lines", "clean_text", "csv_cell", "printable"]
 
 #: what makes a spreadsheet read a cell as a formula (OWASP, "CSV injection"), also behind leading whitespace
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: (OWASP's tab and carriage return: ``csv_cell`` quotes a leading tab or line feed and turns a CR into a space)
+FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 # ANSI escape sequences: CSI (ESC [ … final), OSC/DCS/SOS/PM/APC strings terminated by BEL or ST, the 8-bit
 # CSI, and the other two-character escapes. Unterminated strings are not swallowed: their ESC is dropped below.
@@ -97,6 +98,6 @@ def csv_cell(value: object) -> str:
     else:
         text = printable(value)
     text = _CELL_INVISIBLE.sub("", _CELL_CONTROLS.sub(" ", text))
-    if text.lstrip(" \t\n").startswith(FORMULA_PREFIXES[:4]) or text.startswith(("\t", "\n")):
+    if text.lstrip(" \t\n").startswith(FORMULA_PREFIXES) or text.startswith(("\t", "\n")):
         return "'" + text
     return text
