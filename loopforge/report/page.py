@@ -168,8 +168,7 @@ def _record_section(record: RecordFacts) -> str:
     head = record.head
     rid = _t(head.record_id, 200)
     aid = anchor(head.record_id)
-    path = getattr(head, "path", None)  # RecordHead.path, once stores keep it
-    path_edges = edges(path if isinstance(path, dict) else record.path)
+    path_edges = edges(head.path if head.path is not None else record.path)  # the stored path, else the folded one
     svg = path_svg(path_edges, head.state, title=f"Path of {clean_text(head.record_id, 120)}")
     rows = "".join(_entry_row(e) for e in (record.entries or []))
     return (f'<section class="record" id="{aid}" aria-labelledby="{aid}-t">'
