@@ -142,7 +142,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                        description="Write one self-contained HTML file (no script, no network: opens from disk, a "
                                    "workflow artifact or GitHub Pages) with the lifecycle funnel, lead times, where "
                                    "work waits, CI failures and retries, violations over time, and every record "
-                                   "with its path and trail. Needs the report extra: pip install 'loopforge[report]'.")
+                                   "with its path and trail.")
     p.add_argument("--html", required=True, metavar="FILE", help="the HTML file to write")
     p.add_argument("--since", help="records changed since: a date, an ISO time, or 30m/24h/7d")
     p.add_argument("--repo", metavar="OWNER/REPO", help="only this repository's records")
