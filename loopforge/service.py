@@ -380,8 +380,8 @@ class LoopService:
 
         def build(head: RecordHead) -> list[_Draft]:
             return [_Draft(head.state, head.state, trigger, Outcome.VIOLATION, reason=reason, rule=rule,
-                           actor=actor, occurred_at=occurred_at, evidence=dict(evidence or {}),
-                           metadata=dict(metadata or {}), idempotency_key=idempotency_key)]
+                           actor=actor, occurred_at=occurred_at, evidence=json_copy(evidence or {}),
+                           metadata=json_copy(metadata or {}), idempotency_key=idempotency_key)]
 
         return self._simple(record_id, build, idempotency_key, success=True, error=None)
 

@@ -163,3 +163,16 @@ def test_the_callers_objects_stay_the_callers() -> None:
     record = service.get(rid)
     assert record is not None and record.metadata == {"ci": {"runs": [1]}}
     assert service.verify(rid).ok
+
+
+def test_a_violations_objects_stay_the_callers() -> None:
+    """``violation`` copies metadata and evidence like every other entry: changing them afterwards changes none."""
+    service = LoopService()
+    rid = service.create("org/repo#9").record_id
+    seen = {"commits": ["abc"]}
+    service.violation(rid, "trail.edited", "edited outside LoopForge", rule="tamper", evidence={"seen": seen},
+                      metadata={"seen": seen})
+    seen["commits"].append("def")
+    entry = service.history(rid)[-1]
+    assert entry.metadata == {"seen": {"commits": ["abc"]}} and entry.evidence == {"seen": {"commits": ["abc"]}}
+    assert service.verify(rid).ok
