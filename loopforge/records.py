@@ -337,7 +337,7 @@ def creation_entry(spec: RecordSpec | str, ref: str | None = None, **fields: Any
         spec = RecordSpec.of(ref, **{**fields, "record_id": spec})
     elif ref is not None or fields:
         raise TypeError("pass either a RecordSpec or the record's fields, not both")
-    ev: dict[str, Any] = dict(spec.evidence)
+    ev: dict[str, Any] = json_copy(spec.evidence)
     ev.update({"ref": spec.ref, "repo": spec.repo})
     number = spec.ref_number if spec.ref_number is not None else ref_number_of(spec.ref)
     if number is not None:
@@ -350,7 +350,7 @@ def creation_entry(spec: RecordSpec | str, ref: str | None = None, **fields: Any
     return LoopTransition(
         record_id=spec.id, sequence=1, from_state=None, to_state=spec.state, trigger=spec.trigger,
         actor=spec.actor, occurred_at=spec.occurred_at or now, recorded_at=now, evidence=ev,
-        metadata=dict(spec.metadata), idempotency_key=spec.idempotency_key,
+        metadata=json_copy(spec.metadata), idempotency_key=spec.idempotency_key,
     ).sealed()
 
 

@@ -165,6 +165,17 @@ def test_the_callers_objects_stay_the_callers() -> None:
     assert service.verify(rid).ok
 
 
+def test_a_creations_objects_stay_the_callers() -> None:
+    """The creation entry copies metadata and evidence too: changing them afterwards changes no entry."""
+    service = LoopService()
+    ci = {"runs": [1]}
+    rid = service.create("org/repo#10", metadata={"ci": ci}, evidence={"ci": ci}).record_id
+    ci["runs"].append(2)
+    entry = service.history(rid)[0]
+    assert entry.metadata == {"ci": {"runs": [1]}} and entry.evidence["ci"] == {"runs": [1]}
+    assert service.verify(rid).ok
+
+
 def test_a_violations_objects_stay_the_callers() -> None:
     """``violation`` copies metadata and evidence like every other entry: changing them afterwards changes none."""
     service = LoopService()
