@@ -1,4 +1,4 @@
-"""``python -m loopforge.report report|demo ...``: the two commands without the rest of the command line."""
+"""``python -m loopforge.report report|demo ...``: the ``loopforge`` command line, which holds the two commands."""
 
 from __future__ import annotations
 

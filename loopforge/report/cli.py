@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from loopforge.cli.options import store_from_args, store_parent
 from loopforge.errors import InputError
 from loopforge.records import RecordHead
 from loopforge.report.data import Wrap
@@ -31,19 +32,7 @@ DEMO_HTML = "loopforge-report.html"
 DEMO_CHECK_RUN = "loopforge-check-run.md"
 
 
-def _store_parent() -> argparse.ArgumentParser:
-    try:
-        from loopforge.cli.options import store_parent
-    except ImportError:  # pragma: no cover - running beside an older command line
-        parent = argparse.ArgumentParser(add_help=False)
-        parent.add_argument("--db", default=argparse.SUPPRESS, metavar="FILE")
-        return parent
-    return store_parent()
-
-
 def _open(args: argparse.Namespace, *, create: bool) -> Repository:
-    from loopforge.cli.options import store_from_args
-
     return store_from_args(args, create=create)
 
 
@@ -138,7 +127,7 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("report", parents=[_store_parent()], help="write the HTML report of a store",
+    p = sub.add_parser("report", parents=[store_parent()], help="write the HTML report of a store",
                        description="Write one self-contained HTML file (no script, no network: opens from disk, a "
                                    "workflow artifact or GitHub Pages) with the lifecycle funnel, lead times, where "
                                    "work waits, CI failures and retries, violations over time, and every record "
@@ -152,7 +141,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--artifact-name", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=report)
 
-    d = sub.add_parser("demo", parents=[_store_parent()],
+    d = sub.add_parser("demo", parents=[store_parent()],
                        help="record a bundled multi-PR history and write its report",
                        description="Record a realistic history of acme/widgets (a clean merge, a CI failure and "
                                    "retry, changes requested, an abandoned PR, a governed high-risk PR, a bypass "
@@ -172,17 +161,12 @@ def _count(value: str) -> int:
     return int(value)
 
 
-MODULE = "loopforge.report.cli"
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``python -m loopforge.report``: the ``loopforge`` command line with these two commands in it (same
-    options, errors and exit codes), also before they are listed in ``loopforge.cli.COMMAND_MODULES``."""
-    import loopforge.cli as cli
+    """``python -m loopforge.report``: the ``loopforge`` command line (these two commands are in its
+    ``COMMAND_MODULES``; same options, errors and exit codes)."""
+    from loopforge.cli import main as cli_main
 
-    if MODULE not in cli.COMMAND_MODULES:
-        cli.COMMAND_MODULES = (*cli.COMMAND_MODULES, MODULE)  # type: ignore[assignment]
-    return cli.main(argv)
+    return cli_main(argv)
 
 
 __all__ = ["add_commands", "main"]
