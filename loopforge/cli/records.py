@@ -263,7 +263,7 @@ def import_entries(args: argparse.Namespace) -> int:
         if not report.ok:
             raise InputError(f"{clean(rid, 120)}: the imported trail does not verify: {clean(report.problems[0], 300)}")
     repository = store_from_args(args, create=True)
-    plan: list[tuple[str, list[LoopTransition]]] = []
+    plan: list[tuple[list[LoopTransition], int]] = []
     present = 0
     for rid, entries in records.items():
         stored = repository.head(rid)
@@ -273,12 +273,12 @@ def import_entries(args: argparse.Namespace) -> int:
                              "nothing was imported")
         present += have == len(entries)
         if have < len(entries):
-            plan.append((rid, entries))
+            plan.append((entries, have))
     written = 0
-    for rid, entries in progress(plan, total=len(plan), label="import", unit="record"):
-        stored = repository.head(rid)
-        have = stored.last_sequence if stored else 0
-        head = replay_head(entries[:have])  # the stored head is the fold of the entries it already has
+    for entries, have in progress(plan, total=len(plan), label="import", unit="record"):
+        # the stored head (checked above) is the fold of the entries it already has; a writer that appended
+        # since then makes the append below fail instead of being folded in unchecked
+        head = replay_head(entries[:have])
         for start in range(have, len(entries), IMPORT_CHUNK):
             chunk = entries[start:start + IMPORT_CHUNK]
             for entry in chunk:
