@@ -33,8 +33,8 @@ from loopforge.trail import LoopTransition
 from tests.action_harness import run_step
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.gitstore import Person, TreeEntry
+from tests.paths import LIFECYCLE_FILES, lifecycle_delivery, lifecycle_event
 
-LIFECYCLE = sorted((Path(__file__).parent / "fixtures" / "lifecycle").glob("*.json"))
 OWNER, NAME = "Codertocat", "Hello-World"
 REPO = f"{OWNER}/{NAME}"
 RECORD = f"{REPO}#1"
@@ -58,14 +58,9 @@ rules:
 """
 
 
-def _load(index: int) -> tuple[str, dict[str, Any]]:
-    path = LIFECYCLE[index]
-    return path.stem.split("-")[1], json.loads(path.read_text())
-
-
 def events() -> list[tuple[str, str, dict[str, Any]]]:
     """(label, event name, payload) in lifecycle order, with a CI failure / push / CI pass detour."""
-    loaded = [_load(i) for i in range(len(LIFECYCLE))]
+    loaded = [lifecycle_delivery(i) for i in range(len(LIFECYCLE_FILES))]
     out = [(f"{n}.{p['action']}", n, p) for n, p in loaded]
     _, ci_done = loaded[4]
     failed = copy.deepcopy(ci_done)
@@ -105,7 +100,7 @@ class Floor:
         self.served = served
         self.fake = FakeGitHub(owner=OWNER, repo=NAME, default_branch="master",
                                base_url="https://ghe.example.com:443/api/v3" if ghes else "https://api.github.com:443")
-        pr = _load(2)[1]["pull_request"]
+        pr = lifecycle_event(2)["pull_request"]
         self.head_sha = pr["head"]["sha"]
         self.fake.add_pull(2, self.head_sha, base="master", body=pr["body"], title=pr["title"], user="Codertocat",
                            labels=["deploy"] if governed else [], files=[("src/app.py", 10, 2)])
