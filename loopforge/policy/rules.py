@@ -323,22 +323,22 @@ def _approvals(req: ApprovalRequirement, env: RuleEnv) -> Check:
                                "stale": stale}
     if carried:
         details["carried"] = carried
-    head = f"{len(counted)} of {req.count} approval{'s' if req.count != 1 else ''} from {source}"
-    head += f": {', '.join(counted)}" if counted else ""
-    extra = [f"not counted: {', '.join(not_counted)}"] if not_counted else []
-    extra += [f"dismissed by push: {', '.join(stale)}"] if stale else []
-    extra += carried
-    waiting: list[str] = []
-    if len(counted) < req.count:
-        waiting.append(f"waiting for {req.count - len(counted)} more")
+
+    def headline() -> str:
+        text = f"{len(counted)} of {req.count} approval{'s' if req.count != 1 else ''} from {source}"
+        return text + (f": {', '.join(counted)}" if counted else "")
+
+    owned = ""
+    owners_waiting: list[str] = []
     if by_owners:
         try:
             if ctx.files_truncated():
-                return Check(Status.FAILED, "; ".join([head, "the changed-file list is truncated: cannot check "
-                                                             "that every file's owners approved"]), details)
+                return Check(Status.FAILED, "; ".join([headline(), "the changed-file list is truncated: cannot "
+                                                                   "check that every file's owners approved"]),
+                             details)
             satisfied, unowned, owner_missing, owner_details = _codeowners_check(valid, env)
         except CodeownersError as exc:
-            return Check(Status.FAILED, f"{head}; {exc}", details)
+            return Check(Status.FAILED, f"{headline()}; {exc}", details)
         details.update(owner_details)
         owning = {str(v["approved_by"]).split(" ", 1)[0].lower() for v in owner_details["files"].values()
                   if v.get("approved_by")}
@@ -346,16 +346,16 @@ def _approvals(req: ApprovalRequirement, env: RuleEnv) -> Check:
                         if r.user.lower() not in owning]
         counted = [safe(r.user) for r in valid if r.user.lower() in owning]
         details.update({"counted": counted, "not_counted": not_counted})
-        head = f"{len(counted)} of {req.count} approval{'s' if req.count != 1 else ''} from {source}"
-        head += f": {', '.join(counted)}" if counted else ""
-        extra = [f"not counted: {', '.join(not_counted)}"] if not_counted else []
-        extra += [f"dismissed by push: {', '.join(stale)}"] if stale else []
-        extra += carried
-        waiting = [f"waiting for {req.count - len(counted)} more"] if len(counted) < req.count else []
+        owned = f"; {len(satisfied)} of {len(satisfied) + len(unowned)} owned file(s) approved by an owner"
         if unowned:
-            waiting.append(f"waiting for code owners of {', '.join(unowned)}")
+            owners_waiting.append(f"waiting for code owners of {', '.join(unowned)}")
             missing += owner_missing
-        head += f"; {len(satisfied)} of {len(satisfied) + len(unowned)} owned file(s) approved by an owner"
+    head = headline() + owned
+    extra = [f"not counted: {', '.join(not_counted)}"] if not_counted else []
+    extra += [f"dismissed by push: {', '.join(stale)}"] if stale else []
+    extra += carried
+    waiting = [f"waiting for {req.count - len(counted)} more"] if len(counted) < req.count else []
+    waiting += owners_waiting
     if req.distinct_teams is not None:
         matched, team_missing = _distinct_teams(req, valid, env)
         details["teams"] = {team: safe(user) for team, user in sorted(matched.items())}
