@@ -17,8 +17,18 @@ import re
 from loopforge.errors import InputError
 from loopforge.repository.base import Repository
 from loopforge.repository.factory import open_store
+from loopforge.text import clean_text
 
 _FULL_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_REPO = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
+
+
+def repo_option(value: str, option: str = "--repo") -> str:
+    """``value`` when it is an OWNER/REPO name (the ``--repo`` filter of ``report`` and ``evidence``), else
+    ``InputError`` naming ``option``."""
+    if not _REPO.fullmatch(value):
+        raise InputError(f"{option}: expected OWNER/REPO, got {clean_text(value, 80)!r}")
+    return value
 
 
 def add_store_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
@@ -65,4 +75,4 @@ def store_from_args(args: argparse.Namespace, *, create: bool = False) -> Reposi
     return open_store("sqlite", path=str(getattr(args, "db", None) or "loopforge.db"), create=create)
 
 
-__all__ = ["add_store_options", "store_from_args", "store_parent"]
+__all__ = ["add_store_options", "repo_option", "store_from_args", "store_parent"]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from loopforge.cli.options import add_store_options, store_from_args, store_parent
+from loopforge.cli.options import add_store_options, repo_option, store_from_args, store_parent
 from loopforge.cli.output import clean, error_line, fail
 from loopforge.errors import InputError, LoopForgeError
 from loopforge.evidence.signing import load_public_key
@@ -156,8 +156,8 @@ def cmd_evidence(args: argparse.Namespace, out: TextIO) -> int:
         raise InputError("--sample must be at least 1")
     if args.sample is not None and args.seed is None:
         raise InputError("--sample needs --seed S so the draw can be reproduced")
-    if args.repo and not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", args.repo):
-        raise InputError(f"--repo: expected OWNER/REPO, got {clean(args.repo, 80)!r}")
+    if args.repo:
+        repo_option(args.repo)
     trust = _trust(args, required=False)
     since, until = _date(args.since, "--since"), _date(args.until, "--until")
     records, attestations = args._open_stores(args)

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from loopforge.cli.options import store_from_args, store_parent
+from loopforge.cli.options import repo_option, store_from_args, store_parent
 from loopforge.errors import InputError
 from loopforge.records import RecordHead
 from loopforge.report.data import Wrap
 from loopforge.repository.base import Repository
 
-_FULL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 DEMO_HTML = "loopforge-report.html"
 DEMO_CHECK_RUN = "loopforge-check-run.md"
 
@@ -78,8 +76,8 @@ def report(args: argparse.Namespace) -> int:
     _writable(args.html, "--html")
     if args.markdown:
         _writable(args.markdown, "--markdown")
-    if args.repo is not None and not _FULL_NAME.fullmatch(args.repo):
-        raise InputError(f"--repo: expected OWNER/REPO, got {args.repo!r}")
+    if args.repo is not None:
+        repo_option(args.repo)
     since = parse_since(args.since) if args.since else None
     repository = _open(args, create=False)
     try:
