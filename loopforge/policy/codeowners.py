@@ -12,7 +12,6 @@ silently dropping an owner.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,8 +131,3 @@ def parse_codeowners(text: str, path: str = "CODEOWNERS") -> Codeowners:
         owners = tuple(_owner(t, path, number) for t in owner_tokens)
         entries.append(Entry(number, pattern, owners, spec))
     return Codeowners(path, tuple(entries))
-
-
-def owners_by_file(codeowners: Codeowners, filenames: Sequence[str]) -> dict[str, tuple[Entry | None,
-                                                                                       tuple[Owner, ...]]]:
-    return {name: codeowners.owners_of(name) for name in filenames}
