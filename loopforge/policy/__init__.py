@@ -13,8 +13,8 @@ Modules: ``model`` (the file), ``context`` (the facts rules read), ``predicates`
 (requirements), ``evaluate`` (verdict, guard), ``guards`` (``module:function`` from the base checkout),
 ``gates`` (external reviewers), ``fingerprint`` (diff fingerprints, the approvals ledger), ``codeowners``
 (CODEOWNERS parsing), ``extends`` (shared policies), ``explain`` (``policy explain --pr``: the Action's code path
-on a live PR), ``cli`` (``loopforge policy ...``). Nothing here but ``explain`` speaks HTTP to GitHub; that is
-``loopforge.github.pr_context`` and ``loopforge.action.governance``.
+on a live PR); the ``loopforge policy ...`` commands are ``loopforge.cli.policy``. Nothing here but
+``explain`` speaks HTTP to GitHub; that is ``loopforge.github.pr_context`` and ``loopforge.action.governance``.
 """
 
 from loopforge.policy.context import (
