@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,11 +18,9 @@ from loopforge.cli.options import add_store_options, repo_option, store_from_arg
 from loopforge.cli.output import clean, error_line, fail
 from loopforge.errors import InputError, LoopForgeError
 from loopforge.evidence.signing import load_public_key
-from loopforge.evidence.store import AttestationStore, attestation_store_for
+from loopforge.evidence.store import AttestationStore, attestation_store_for, check_sha
 from loopforge.evidence.verify import Trust, verify_merge
 from loopforge.repository.base import Repository
-
-_SHA = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 
 #: ``open_stores(args) -> (records, attestations)`` (tests may pass another).
 StoreOpener = Callable[[argparse.Namespace], tuple[Repository, AttestationStore]]
@@ -65,9 +62,10 @@ def _trust(args: argparse.Namespace, required: bool) -> Trust | None:
 
 def _sha(value: str) -> str:
     value = value.strip().lower()
-    if not _SHA.match(value):
-        raise InputError(f"expected a full commit SHA (40 hex digits), got {clean(value, 80)!r}")
-    return value
+    try:
+        return check_sha(value)
+    except ValueError:
+        raise InputError(f"expected a full commit SHA (40 hex digits), got {clean(value, 80)!r}") from None
 
 
 def _date(value: str | None, flag: str) -> datetime | None:
