@@ -23,13 +23,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from loopforge.errors import StoreCorrupt, StoreError
 
-_SHA = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
-_DOC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+# fullmatch, not ^…$: "$" also matches before a final line break
+_SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_DOC_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 INDEX_FILE = "index.json"
 
 
 def check_sha(merge_sha: str) -> str:
-    if not _SHA.match(merge_sha):
+    if not _SHA.fullmatch(merge_sha):
         raise ValueError(f"not a commit SHA: {merge_sha[:80]!r}")
     return merge_sha
 
@@ -49,7 +50,7 @@ class AttestationSet:
     def __post_init__(self) -> None:
         check_sha(self.merge_sha)
         for name in self.documents:
-            if not _DOC_NAME.match(name) or name == INDEX_FILE:
+            if not _DOC_NAME.fullmatch(name) or name == INDEX_FILE:
                 raise ValueError(f"not a document name: {name[:80]!r}")
 
     def index(self) -> dict[str, Any]:
@@ -234,7 +235,7 @@ class BranchAttestationStore:
         index = _json(raw.decode("utf-8", errors="replace"), merge_sha)
         docs: dict[str, str] = {}
         for name in index.get("documents") or []:
-            if not isinstance(name, str) or not _DOC_NAME.match(name):
+            if not isinstance(name, str) or not _DOC_NAME.fullmatch(name):
                 raise StoreCorrupt(f"attestation {merge_sha}: bad document name in the index")
             data = self.repository.read_path(f"{folder}/{name}")
             if data is None:

@@ -201,6 +201,8 @@ class AttestationContract:
     def test_a_malformed_sha_is_refused(self, store: AttestationStore) -> None:
         with pytest.raises(ValueError, match="not a commit SHA"):
             store.get("../../etc/passwd")
+        with pytest.raises(ValueError, match="not a commit SHA"):
+            store.get(MERGE_SHA + "\n")
 
     def test_racing_writers_store_exactly_one_set(self, store: AttestationStore) -> None:
         results: list[bool] = []

@@ -96,3 +96,10 @@ def test_branch_layout(fake_github: FakeGitHub) -> None:
     assert len(listing) == 3
     with pytest.raises(ValueError):
         repo.commit_files({"records/x/head.json": "{}"}, "no", unless_exists="records/x/head.json")
+
+
+def test_a_line_break_after_a_sha_or_a_document_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a document name"):
+        attestation(**{"vsa.dsse.json\n": "{}"})
+    with pytest.raises(ValueError, match="not a commit SHA"):
+        attestation(MERGE_SHA + "\n")
