@@ -114,8 +114,17 @@ def test_unsupported_event_is_a_notice(tmp_path: Path, github: tuple[FakeGitHub,
     assert len(result.commands("notice")) == 1
 
 
+def issue_titled(title: str) -> bytes:
+    """The real ``issues.opened`` payload with ``title``, as JSON with every non-ASCII character escaped (a
+    surrogate pair as its two ``\\uXXXX``, a lone surrogate as its one)."""
+    payload = event(0)[1]
+    payload["issue"]["title"] = title
+    return json.dumps(payload).encode()
+
+
 @pytest.mark.parametrize("raw, fragment", [
     (b"", "not valid JSON"), (b"{not json", "not valid JSON"), (b"\xff\xfe\x00", "not UTF-8"),
+    (issue_titled("half a pair \ud83d"), "not UTF-8 text (it escapes half a UTF-16 surrogate pair)"),
     (b'{"action": "opened"}', "repository: missing"), (b"[1, 2]", "not a JSON object"),
     (b'{"action": "opened", "repository": {"full_name": "a/b"}, "issue": {"number": "NaN"}}', "issue.number"),
 ])
@@ -128,6 +137,14 @@ def test_broken_payloads_fail_with_one_clear_error(tmp_path: Path, github: tuple
     assert len(errors) == 1 and fragment in errors[0], result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert fake.branch_files("loopforge-state") == {} or HEAD_JSON not in fake.branch_files("loopforge-state")
+
+
+def test_an_escaped_surrogate_pair_is_text(tmp_path: Path, github: tuple[FakeGitHub, str]) -> None:
+    raw = issue_titled("deploy \U0001f680")
+    assert b"\\ud83d\\ude80" in raw
+    result = run_step(tmp_path, "issues", None, raw_payload=raw, api_url=github[1], repo=REPO, run_id=905)
+    assert result.code == 0 and result.commands("error") == [], result.stdout + result.stderr
+    assert result.outputs["state"] == "issue_created" and stored_head(github[0])["last_sequence"] == 1
 
 
 def test_missing_token_is_explained(tmp_path: Path, github: tuple[FakeGitHub, str]) -> None:
