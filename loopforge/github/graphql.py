@@ -34,6 +34,7 @@ from loopforge.errors import (
     RefMoved,
 )
 from loopforge.github.client import LoopforgeRetry, describe_transport_error, make_retry
+from loopforge.text import clean_text
 
 DEFAULT_API_URL = "https://api.github.com"
 
@@ -63,14 +64,9 @@ class Answer:
     problems: list[GraphQLProblem] = field(default_factory=list)
 
 
-def _clip(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def error_for(problem: GraphQLProblem, what: str) -> GitHubError:
     """The typed error of one GraphQL ``errors`` entry (``what``: the operation, for the message)."""
-    text = f"{what}: {_clip(problem.message)}"
+    text = f"{what}: {clean_text(problem.message, 300)}"
     kind = problem.type.upper()
     if kind == "STALE_DATA":
         return RefMoved(text)
@@ -143,7 +139,7 @@ class GraphQLClient:
             response = self._session(mutation).post(self.url, data=body, timeout=self.timeout)
         except requests.RequestException as exc:
             raise GitHubUnavailable(f"{what}: GitHub gave no usable answer: "
-                                    f"{_clip(describe_transport_error(exc))}") from exc
+                                    f"{clean_text(describe_transport_error(exc), 300)}") from exc
         status = response.status_code
         try:
             payload = response.json()
@@ -151,7 +147,7 @@ class GraphQLClient:
             payload = None
         if status >= 400 or not isinstance(payload, dict):
             message = payload.get("message", "") if isinstance(payload, dict) else ""
-            message = _clip(str(message or response.reason or "no JSON answer"))
+            message = clean_text(message or response.reason or "no JSON answer", 300)
             if status in (401, 403) and "rate limit" not in message.lower():
                 raise GitHubPermissionError(f"{what}: HTTP {status} {message}", status=status)
             if status >= 500 or status in (403, 429) or status < 400:
