@@ -44,6 +44,7 @@ from urllib.parse import quote, urlsplit
 
 from github import Github
 from github.Repository import Repository as GithubRepository
+from pydantic import ValidationError
 
 from loopforge.errors import (
     ConcurrencyError,
@@ -383,10 +384,15 @@ class BranchRepository:
         files.sort()
         if limit is not None:
             files = files[: max(limit, 0)]
-        for _seq, sha in files:
+        for seq, sha in files:
             with self._translated():
                 data = self.api.blob(sha)
-            yield LoopTransition.model_validate_json(data)
+            try:
+                entry = LoopTransition.model_validate_json(data)
+            except ValidationError as exc:  # as in every store: StoreCorrupt, one line
+                raise StoreCorrupt(f"{self.full_name}@{self.branch}:{folder}/{seq:06d}.json does not parse "
+                                   f"({exc.error_count()} problem(s)); run loopforge verify") from exc
+            yield entry
 
     def query(self, query: RecordQuery) -> Page:
         with self._translated():

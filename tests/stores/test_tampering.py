@@ -304,6 +304,21 @@ def test_an_entry_that_is_not_an_entry_any_more(text_store: Store, capsys: pytes
     assert verify(store, capsys, UNTOUCHED)[0] == 0
 
 
+@pytest.mark.parametrize("what", list(UNREADABLE))
+def test_history_of_an_unreadable_entry_is_one_error_line(text_store: Store, capsys: pytest.CaptureFixture[str],
+                                                          what: str) -> None:
+    """Every store reports an entry that does not parse as ``StoreCorrupt``: one line, no traceback."""
+    store = text_store
+    build(store.service)
+    store.put({3: UNREADABLE[what]})
+    capsys.readouterr()
+    code = cli_main([*store.cli_args, "history", TAMPERED])
+    out, err = capsys.readouterr()
+    assert code != 0 and "Traceback" not in out + err
+    assert err.startswith("loopforge: error: ") and err.count("\n") == 1, err
+    assert "does not parse" in err and "run loopforge verify" in err, err
+
+
 def test_renamed_entry_files_on_the_branch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     """``git mv`` of entry files on the state branch: moved to a later number, or two swapped by name."""
