@@ -184,7 +184,7 @@ def _carry(review: Review, env: RuleEnv) -> str | None:
     if then is None:
         return f"no diff fingerprint was recorded for {short_sha(review.commit_id)}"
     if now.value is None:
-        return f"the current diff has no fingerprint: {now.why}"
+        return f"the current diff has no fingerprint: {safe(now.why, 300)}"  # it may name a changed file
     if then != now.value:
         return "the diff changed"
     return None

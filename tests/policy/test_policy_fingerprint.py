@@ -188,3 +188,13 @@ def test_an_api_error_reading_the_reviews_is_reported_by_the_rule_not_raised() -
     assert evaluation.verdict == "block"
     assert "502 Bad Gateway" in evaluation.result("review").reason
     assert c.calls.count("diff_blobs") == 1  # the approvals cannot be told: the fingerprint is read
+
+
+def test_a_file_name_in_why_there_is_no_fingerprint_reaches_the_reason_cleaned() -> None:
+    name = "a\x1b[31m\u202eb\nc.py"
+    c = ctx(files=[ChangedFile(name, "renamed", 1, 1)], blobs={name: (HEAD_BLOB, BASE_BLOB)})
+    evaluation = evaluate(same_diff_policy(), c, history={"diff_fingerprints": {OLD: "f" * 64}})
+    reason = evaluation.result("review").reason
+    assert "the current diff has no fingerprint: the old name of renamed file" in reason
+    assert not any(ch in reason for ch in "\x1b\u202e\n"), reason
+    assert not any(ch in evaluation.text() for ch in "\x1b\u202e"), evaluation.text()
