@@ -3,7 +3,8 @@
 * exit 1 with one ``::error`` when LoopForge could not do its job (an exception: ``loopforge.action.errors``;
   here: a policy that cannot be used, a fact the token may not read), or a **violation** was recorded (a
   merge/close the lifecycle or the policy forbade), or the record's **trail was changed outside LoopForge**
-  (found now by load facts, or flagged by an earlier run: said on every event);
+  (found now by load facts, or flagged by an earlier run: said on every event), or a recorded merge's signed
+  **evidence** could not be written (step ``attest``);
 * exit 1 with ``fail-on-block: true`` only when the gate **failed** (a rule failed: changes requested, a forged
   label, a gate said block — not merely pending) **and** the job runs for the PR's own commit
   (``pull_request``, ``pull_request_review``, ``pull_request_target``);
