@@ -93,7 +93,7 @@ def test_a_record_handed_out_cannot_change_the_stored_path() -> None:
 
 def _strip_path(store: SQLiteRepository, rid: str) -> None:
     """Rewrite the stored head as a head written before ``path`` existed (no such key in its JSON)."""
-    with store._tx(immediate=True) as conn:
+    with store.transaction(immediate=True) as conn:
         (body,) = conn.execute("SELECT head FROM records WHERE record_id = ?", (rid,)).fetchone()
         data = json.loads(body)
         del data["path"]
@@ -127,7 +127,7 @@ def test_a_head_whose_path_was_edited_fails_verify(tmp_path: Path) -> None:
     service = LoopService(store)
     rid = service.create("org/repo#6").record_id
     service.transition(rid, S.PR_CREATED, "pr.opened")
-    with store._tx(immediate=True) as conn:
+    with store.transaction(immediate=True) as conn:
         (body,) = conn.execute("SELECT head FROM records WHERE record_id = ?", (rid,)).fetchone()
         head = RecordHead.model_validate_json(body)
         assert head.path is not None

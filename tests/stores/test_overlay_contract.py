@@ -65,7 +65,7 @@ def test_a_record_written_here_is_queried_from_here_only(tmp_path: Path) -> None
 
 def test_a_base_whose_trail_does_not_match_its_head_is_refused(tmp_path: Path) -> None:
     base, rid = _base_with_a_record(tmp_path)
-    with base._tx(immediate=True) as conn:
+    with base.transaction(immediate=True) as conn:
         conn.execute("DELETE FROM entries WHERE record_id = ? AND sequence = 2", (rid,))
     overlay = OverlayRepository(base)
     with pytest.raises(StoreCorrupt, match="does not match its head"):

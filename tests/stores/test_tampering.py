@@ -114,13 +114,13 @@ class SQLite(Store):
         self.cli_args = ("--db", self.path)
 
     def text(self, seq: int) -> str:
-        with self.repo._tx() as conn:
+        with self.repo.transaction() as conn:
             row = conn.execute("SELECT body FROM entries WHERE record_id = ? AND sequence = ?",
                                (TAMPERED, seq)).fetchone()
         return str(row[0])
 
     def put(self, edits: dict[int, str | None]) -> None:
-        with self.repo._tx(immediate=True) as conn:  # raw SQL, as anyone with the file could
+        with self.repo.transaction(immediate=True) as conn:  # raw SQL, as anyone with the file could
             for seq, text in edits.items():
                 if text is None:
                     conn.execute("DELETE FROM entries WHERE record_id = ? AND sequence = ?", (TAMPERED, seq))
@@ -353,7 +353,7 @@ def test_truncation_with_a_rewritten_head_is_the_known_limit(tmp_path: Path) -> 
                                        "state": entries[-2].state_after})
 
     def rewrite(new_head: RecordHead) -> None:
-        with store.repo._tx(immediate=True) as conn:
+        with store.repo.transaction(immediate=True) as conn:
             conn.execute("UPDATE records SET head = ?, last_sequence = ? WHERE record_id = ?",
                          (new_head.model_dump_json(), LAST - 1, TAMPERED))
 
