@@ -245,8 +245,8 @@ class DynamoDBRepository:
     # ------------------------------------------------------------------ protocol
     def head(self, record_id: str) -> RecordHead | None:
         item = self.call("get_item", record_id, TableName=self.table_name,
-                          Key={"pk": _s(_pk(record_id)), "sk": _s(HEAD_SK)}, ProjectionExpression="body",
-                          ConsistentRead=self.consistent_read).get("Item")
+                         Key={"pk": _s(_pk(record_id)), "sk": _s(HEAD_SK)}, ProjectionExpression="body",
+                         ConsistentRead=self.consistent_read).get("Item")
         return _parse(RecordHead, item["body"]["S"], self.table_name) if item else None
 
     def append(self, head: RecordHead, entries: Sequence[LoopTransition]) -> None:
@@ -306,12 +306,12 @@ class DynamoDBRepository:
     def find_key(self, record_id: str, idempotency_key: str) -> LoopTransition | None:
         pk = _s(_pk(record_id))
         item = self.call("get_item", record_id, TableName=self.table_name, ConsistentRead=self.consistent_read,
-                          Key={"pk": pk, "sk": _s(_key_sk(idempotency_key))}).get("Item")
+                         Key={"pk": pk, "sk": _s(_key_sk(idempotency_key))}).get("Item")
         if not item:
             return None
         entry = self.call("get_item", record_id, TableName=self.table_name, ConsistentRead=self.consistent_read,
-                           Key={"pk": pk, "sk": _s(_seq_sk(int(item["seq"]["N"])))},
-                           ProjectionExpression="body").get("Item")
+                          Key={"pk": pk, "sk": _s(_seq_sk(int(item["seq"]["N"])))},
+                          ProjectionExpression="body").get("Item")
         if not entry:  # pragma: no cover - the key and its entry are written in one transaction
             return None
         found = _parse(LoopTransition, entry["body"]["S"], self.table_name)
