@@ -94,7 +94,7 @@ class History:
         payload["repository"].update({"full_name": REPO, "name": name, "html_url": f"{SERVER}/{REPO}",
                                       "id": 910_000_001, "private": False, "default_branch": "main"})
         payload["repository"]["owner"].update({"login": owner, "type": "Organization"})
-        payload["sender"] = {"login": sender, "id": 100 + sum(map(ord, sender)), "type": "User"}
+        payload["sender"] = self._user(sender)
         return payload
 
     def _user(self, login: str) -> dict[str, Any]:
@@ -103,32 +103,32 @@ class History:
     def _add(self, at: datetime, event: str, payload: dict[str, Any]) -> None:
         self.events.append((at, event, payload))
 
+    def _issue_payload(self, key: str, number: int, title: str, at: datetime, sender: str,
+                       **fields: Any) -> dict[str, Any]:
+        """An ``issues`` payload from template ``key`` about issue ``number`` (not a PR), updated at ``at``."""
+        p = self._base(key, sender)
+        p["issue"].update({"number": number, "title": title, "labels": [],
+                           "html_url": f"{SERVER}/{REPO}/issues/{number}", "updated_at": _iso(at), **fields})
+        p["issue"].pop("pull_request", None)
+        return p
+
     def issue(self, at: datetime, title: str, author: str) -> int:
         number = self.next_number
         self.next_number += 1
-        p = self._base("issues.opened", author)
-        p["issue"].update({"number": number, "title": title, "state": "open", "state_reason": None, "labels": [],
-                           "html_url": f"{SERVER}/{REPO}/issues/{number}", "user": self._user(author),
-                           "created_at": _iso(at), "updated_at": _iso(at), "closed_at": None})
-        p["issue"].pop("pull_request", None)
-        self._add(at, "issues", p)
+        self._add(at, "issues", self._issue_payload("issues.opened", number, title, at, author, state="open",
+                                                    state_reason=None, user=self._user(author),
+                                                    created_at=_iso(at), closed_at=None))
         return number
 
     def assign(self, at: datetime, number: int, assignee: str, title: str, by: str) -> None:
-        p = self._base("issues.assigned", by)
-        p["issue"].update({"number": number, "title": title, "state": "open", "labels": [],
-                           "html_url": f"{SERVER}/{REPO}/issues/{number}", "updated_at": _iso(at)})
-        p["issue"].pop("pull_request", None)
+        p = self._issue_payload("issues.assigned", number, title, at, by, state="open")
         p["assignee"] = self._user(assignee)
         self._add(at, "issues", p)
 
     def close_issue(self, at: datetime, number: int, title: str, by: str, reason: str = "completed") -> None:
-        p = self._base("issues.opened", by)
+        p = self._issue_payload("issues.opened", number, title, at, by, state="closed", state_reason=reason,
+                                closed_at=_iso(at))
         p["action"] = "closed"
-        p["issue"].update({"number": number, "title": title, "state": "closed", "state_reason": reason,
-                           "labels": [], "html_url": f"{SERVER}/{REPO}/issues/{number}",
-                           "updated_at": _iso(at), "closed_at": _iso(at)})
-        p["issue"].pop("pull_request", None)
         self._add(at, "issues", p)
 
     def pull(self, title: str, author: str, closes: int | None = None, **kw: Any) -> Pull:
