@@ -201,7 +201,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], *,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m loopforge.evidence.cli``) until the lead wires ``add_commands``."""
+    """Stand-alone entry (``python -m loopforge.evidence.cli``): only these commands; ``loopforge`` itself lists
+    this module in ``loopforge.cli.COMMAND_MODULES``."""
     parser = argparse.ArgumentParser(prog="loopforge")
     add_store_options(parser, top_level=True)
     add_commands(parser.add_subparsers(dest="command", required=True))
