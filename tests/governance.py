@@ -222,10 +222,9 @@ def served_repo(tmp: Path, *, policy: str | None = None, **kw: Any) -> Iterator[
 def second_ci_event(approvals: str) -> tuple[list[Call], StepResult]:
     """The requests and result of the second CI event on a governed PR (the record exists) whose one rule requires
     ``approvals`` (a YAML flow mapping): CODEOWNERS gives ``infra/`` to @alice, who approved the head."""
-    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
-    with fake.serve() as url, tempfile.TemporaryDirectory() as tmp:
-        repo = Repo(fake, url, Path(tmp))
-        repo.policy("version: 1\nrules:\n  - name: r\n    require:\n      approvals: " + approvals + "\n")
+    policy = "version: 1\nrules:\n  - name: r\n    require:\n      approvals: " + approvals + "\n"
+    with tempfile.TemporaryDirectory() as tmp, served_repo(Path(tmp), policy=policy) as repo:
+        fake = repo.fake
         fake.set_file(BASE, ".github/CODEOWNERS", "/infra/ @alice\n")
         head = fake.set_file(HEAD_REF, "infra/vpc.tf", "x\n")
         repo.pull(head, files=[("infra/vpc.tf", 1, 0, "added")])
@@ -263,11 +262,9 @@ def same_diff_life() -> list[Cost]:
     a rebase onto the base's tip with the same diff, CI, a push that changes the diff on a head the base has moved
     past, CI. The diff fingerprint of a head is read once, by the first event that sees the head with an
     approval; every later event of that head finds it in the record."""
-    fake = FakeGitHub(owner="Codertocat", repo="Hello-World", default_branch=BASE)
     costs: list[Cost] = []
-    with fake.serve() as url, tempfile.TemporaryDirectory() as tmp:
-        repo = Repo(fake, url, Path(tmp))
-        repo.policy(SAME_DIFF_POLICY)
+    with tempfile.TemporaryDirectory() as tmp, served_repo(Path(tmp), policy=SAME_DIFF_POLICY) as repo:
+        fake = repo.fake
         fake.set_file(BASE, "README.md", "Hello\n")
         files = [("infra/vpc.tf", 1, 0, "added"), ("README.md", 1, 1)]
 
@@ -303,7 +300,6 @@ def same_diff_life() -> list[Cost]:
         step("`pull_request.synchronize` (diff changed, head behind)", pr_event("synchronize", sha=changed,
                                                                                 before=rebased))
         step("`workflow_run.completed`", ci_completed(changed))
-    assert_clean(fake)
     return costs
 
 
