@@ -210,12 +210,7 @@ def _store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
             yield Branch(fake, url, monkeypatch)
         assert_clean(fake)
     else:
-        from tests.dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV
-
-        for name in CLEARED_AWS_ENV:
-            monkeypatch.delenv(name, raising=False)
-        for name, value in DUMMY_AWS_ENV.items():
-            monkeypatch.setenv(name, value)
+        request.getfixturevalue("aws_env")  # tests/stores/conftest.py: dummy credentials, nothing from the machine
         yield Dynamo(request.getfixturevalue("dynamo_url"), monkeypatch)
 
 
