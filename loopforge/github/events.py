@@ -38,8 +38,9 @@ class _M(BaseModel):
 
 
 #: A commit SHA (SHA-1, or SHA-256 for repositories that use it): it goes into API paths, so nothing else passes.
-Sha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")]
-_SHA = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
+_HEX_SHA = r"[0-9a-f]{40}(?:[0-9a-f]{24})?"
+Sha = Annotated[str, StringConstraints(pattern=rf"^{_HEX_SHA}$")]
+_SHA = re.compile(_HEX_SHA)  # fullmatch: re's "$" would also match before a trailing line break
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 
 
@@ -113,7 +114,7 @@ class PullRequest(_M):
     @field_validator("merge_commit_sha", mode="before")
     @classmethod
     def _sha_or_none(cls, value: object) -> object:
-        return value if isinstance(value, str) and _SHA.match(value) else None
+        return value if isinstance(value, str) and _SHA.fullmatch(value) else None
 
 
 class Review(_M):

@@ -118,6 +118,17 @@ def _pr_payload() -> dict[str, Any]:
     return payload
 
 
+@pytest.mark.parametrize(("value", "kept"), [(SHA, SHA), (SHA + "\n", None), (SHA.upper(), None), ("HEAD", None),
+                                             (None, None), (40, None)])
+def test_a_merge_commit_sha_that_is_not_a_sha_is_left_out(value: Any, kept: str | None) -> None:
+    """An extra fact, not one routing needs: anything but a SHA (a trailing line break too) is None, never a
+    malformed payload."""
+    payload = _pr_payload()
+    payload["pull_request"]["merge_commit_sha"] = value
+    pr = parse_event("pull_request", payload).pull_request
+    assert pr is not None and pr.merge_commit_sha == kept
+
+
 def test_the_record_keeps_each_group_bounded() -> None:
     pr = parse_event("pull_request", _pr_payload()).pull_request
     assert pr is not None
