@@ -141,6 +141,14 @@ def test_codeowners_query_is_only_asked_with_a_policy_read_at_the_base_tip() -> 
     assert "co0" not in at_commit.selection  # judged at a base commit: CODEOWNERS through REST
 
 
+def test_the_read_and_rest_look_for_codeowners_in_the_same_places() -> None:
+    """pr_facts keeps its own copy of the locations (it must not load the policy machinery): the two agree."""
+    from loopforge.github import pr_facts
+    from loopforge.policy import codeowners
+
+    assert pr_facts.CODEOWNERS_PATHS == codeowners.CODEOWNERS_PATHS
+
+
 def test_codeowners_first_found_wins_in_githubs_order() -> None:
     blob = {"object": {"text": "* @root\n", "isTruncated": False}}
     assert codeowners_file(_with_codeowners(None, blob, {"object": {"text": "* @docs\n"}})) == ("CODEOWNERS",
