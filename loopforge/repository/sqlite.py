@@ -126,7 +126,7 @@ class SQLiteRepository:
         self._memory_conn: sqlite3.Connection | None = None
         self._memory_lock = threading.RLock()
         self._create_parent()
-        with _translated(self.path), self._tx() as conn:
+        with self.transaction() as conn:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if tables and not tables & {"records", "entries"}:
                 raise StoreMisconfigured(f"SQLite store {self.path}: a database of another application "
@@ -198,7 +198,7 @@ class SQLiteRepository:
             return RecordHead.model_validate_json(row[0]) if row else None
 
     def append(self, head: RecordHead, entries: Sequence[LoopTransition]) -> None:
-        with _translated(self.path), self._tx(immediate=True) as conn:
+        with self.transaction(immediate=True) as conn:
             row = conn.execute("SELECT last_sequence FROM records WHERE record_id = ?",
                                (head.record_id,)).fetchone()
             check_append(row[0] if row else 0, entries)
@@ -220,7 +220,7 @@ class SQLiteRepository:
         page = 1000 if limit is None else min(limit, 1000)
         left = limit
         while left is None or left > 0:
-            with _translated(self.path), self._tx() as conn:
+            with self.transaction() as conn:
                 rows = conn.execute(
                     "SELECT sequence, body FROM entries WHERE record_id = ? AND sequence > ? "
                     "ORDER BY sequence LIMIT ?", (record_id, after, page if left is None else min(page, left))
@@ -282,7 +282,7 @@ class SQLiteRepository:
         return Page(items=items, next_cursor=cursor)
 
     def record_ids(self) -> list[str]:
-        with _translated(self.path), self._tx() as conn:
+        with self.transaction() as conn:
             return [r[0] for r in conn.execute("SELECT record_id FROM records ORDER BY record_id")]
 
     def close(self) -> None:
