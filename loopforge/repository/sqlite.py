@@ -120,7 +120,7 @@ def _ts(value: object) -> str:
 
 class SQLiteRepository:
     def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 30.0) -> None:
-        self.path = str(path if path is not None else os.environ.get("LOOPFORGE_DB", DEFAULT_DB))
+        self.path = str(path if path is not None else os.environ.get("LOOPFORGE_DB") or DEFAULT_DB)
         self._timeout = timeout
         self._local = threading.local()
         self._memory_conn: sqlite3.Connection | None = None

@@ -34,6 +34,14 @@ def test_sqlite_read_never_creates(tmp_path: Path) -> None:
     assert record is not None and record.state is LoopState.ISSUE_CREATED
 
 
+def test_an_empty_loopforge_db_is_the_default_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``LOOPFORGE_DB=""`` (an unset workflow variable) means ``loopforge.db``, as in ``open_store``, not SQLite's
+    private temporary database (which would lose every record)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOOPFORGE_DB", "")
+    assert SQLiteRepository().path == "loopforge.db" and (tmp_path / "loopforge.db").is_file()
+
+
 def test_sqlite_default_path_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOPFORGE_DB", str(tmp_path / "env.db"))
     with pytest.raises(StoreMisconfigured, match=r"env\.db: no such store file"):
