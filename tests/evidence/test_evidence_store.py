@@ -38,13 +38,18 @@ class TestSQLite(AttestationContract):
         yield SQLiteAttestationStore(SQLiteRepository(tmp_path / "lf.db"))
 
 
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials and region; no profile or endpoint from the machine (as ``tests/stores/conftest.py``)."""
+    for name in CLEARED_AWS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in DUMMY_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
 class TestDynamoDB(AttestationContract):
     @pytest.fixture
-    def store(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBAttestationStore]:
-        for name in CLEARED_AWS_ENV:
-            monkeypatch.delenv(name, raising=False)
-        for name, value in DUMMY_AWS_ENV.items():
-            monkeypatch.setenv(name, value)
+    def store(self, aws_env: None) -> Iterator[DynamoDBAttestationStore]:
         with mock_aws():
             repo = DynamoDBRepository("loopforge-evidence", shards=1, client=Serialized(make_client()))
             repo.create_table()
@@ -71,11 +76,7 @@ def test_sqlite_table_is_added_to_an_existing_database(tmp_path: Path) -> None:
     assert store.put(attestation()) and store.get(MERGE_SHA) == attestation()
 
 
-def test_dynamodb_items_are_invisible_to_record_queries(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in CLEARED_AWS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in DUMMY_AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+def test_dynamodb_items_are_invisible_to_record_queries(aws_env: None) -> None:
     with mock_aws():
         repo = DynamoDBRepository("loopforge-evidence", shards=1, client=make_client())
         repo.create_table()
