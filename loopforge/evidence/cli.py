@@ -41,6 +41,14 @@ def _trust_options(parser: argparse.ArgumentParser) -> None:
                         help="Sigstore: the OIDC issuer (https://token.actions.githubusercontent.com)")
 
 
+def _read(path: str, option: str) -> bytes:
+    """The bytes of the file an option names; ``InputError`` (one line) when it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{option}: cannot read {clean(path, 200)} ({exc.strerror or exc})") from None
+
+
 def _trust(args: argparse.Namespace, required: bool) -> Trust | None:
     identity, issuer = args.certificate_identity, args.certificate_oidc_issuer
     if args.key and (identity or issuer):
@@ -48,11 +56,7 @@ def _trust(args: argparse.Namespace, required: bool) -> Trust | None:
     if bool(identity) != bool(issuer):
         raise InputError("--certificate-identity and --certificate-oidc-issuer go together")
     if args.key:
-        try:
-            pem = Path(args.key).read_bytes()
-        except OSError as exc:
-            raise InputError(f"--key: cannot read {clean(args.key, 200)} ({exc.strerror or exc})") from None
-        return Trust(public_key=load_public_key(pem))
+        return Trust(public_key=load_public_key(_read(args.key, "--key")))
     if identity:
         return Trust(identity=identity, issuer=issuer)
     if required:
@@ -95,12 +99,7 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     sha = _sha(args.sha)
     trust = _trust(args, required=True)
     assert trust is not None
-    policy_bytes = None
-    if args.policy_file:
-        try:
-            policy_bytes = Path(args.policy_file).read_bytes()
-        except OSError as exc:
-            raise InputError(f"--policy-file: cannot read it ({exc.strerror or exc})") from None
+    policy_bytes = _read(args.policy_file, "--policy-file") if args.policy_file else None
     records, attestations = args._open_stores(args)
     outcome = verify_merge(sha, attestations, records, trust, policy_bytes=policy_bytes)
     for check in outcome.checks:

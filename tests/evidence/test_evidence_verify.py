@@ -182,6 +182,8 @@ def test_cli_verify_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     (["attest", "verify", "abc123", "--key", "k.pem"], "expected a full commit SHA"),
     (["attest", "verify", MERGE_SHA], "pass --key PUB.PEM"),
     (["attest", "verify", MERGE_SHA, "--key", "missing.pem"], "--key: cannot read"),
+    (["attest", "verify", MERGE_SHA, "--key", "pub.pem", "--policy-file", "missing.yml"],
+     "--policy-file: cannot read missing.yml"),
     (["attest", "verify", MERGE_SHA, "--certificate-identity", "x"], "go together"),
     (["attest", "show", MERGE_SHA, "--db", "nowhere.db"], "nowhere.db: no such store file"),
     (["evidence", "--sample", "3"], "--sample needs --seed"),
@@ -192,6 +194,7 @@ def test_cli_bad_input_is_one_line_exit_2(argv: list[str], message: str, tmp_pat
                                           monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "pub.pem").write_text(ecdsa_pem()[1])
     assert cli(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("loopforge: error: ") and message in err
