@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from loopforge.errors import InputError
 from loopforge.evidence.action_step import evidence_env
@@ -41,6 +42,22 @@ def _test_fast_retry(env: Mapping[str, str]) -> int | None:
     if not raw.isdigit():
         raise InputError(f"LOOPFORGE_TEST_FAST_RETRY must be a whole number of seconds, got {raw[:40]!r}")
     return int(raw)
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    """``GITHUB_API_URL`` / ``GITHUB_GRAPHQL_URL`` (the runner sets both): an http(s) URL with a host, or the
+    default when unset ("" for the GraphQL URL: derived from the REST one)."""
+    url = env.get(name, default)
+    if url == default:
+        return url
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an unclosed [IPv6 address, a port that is not a number
+        ok = False
+    if not ok:
+        raise InputError(f"{name} must be an http(s) URL of the GitHub API, got {url[:80]!r}")
+    return url
 
 
 @dataclass
@@ -96,11 +113,11 @@ class Config:
             repository=env.get("GITHUB_REPOSITORY", ""),
             run=RunInfo(run_id=env.get("GITHUB_RUN_ID", "local"), run_attempt=env.get("GITHUB_RUN_ATTEMPT", "1"),
                         server_url=env.get("GITHUB_SERVER_URL", "https://github.com")),
-            api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
+            api_url=_url(env, "GITHUB_API_URL", "https://api.github.com"),
             workspace=env.get("GITHUB_WORKSPACE", "/github/workspace"),
             output_path=env.get("GITHUB_OUTPUT") or None,
             summary_path=env.get("GITHUB_STEP_SUMMARY") or None,
             test_fast_retry=_test_fast_retry(env),
-            graphql_url=env.get("GITHUB_GRAPHQL_URL", ""),
+            graphql_url=_url(env, "GITHUB_GRAPHQL_URL", ""),
             evidence_env=evidence_env(env),
         )

@@ -162,3 +162,14 @@ def test_could_not_do_its_job_fails_on_every_event_kind(repo: Repo) -> None:
     assert_exit(result, 1, "Invalid input")
     assert "input store must be branch or dynamodb" in result.commands("error")[0]
     assert "**Invalid input**" in result.summary  # the same words in the step summary
+
+
+@pytest.mark.parametrize("name, url", [
+    ("GITHUB_API_URL", "ftp://ghe.example.com/api/v3"),  # PyGithub asserts on the scheme
+    ("GITHUB_API_URL", "http://[::1/api/v3"),  # urllib: Invalid IPv6 URL
+    ("GITHUB_GRAPHQL_URL", "ghe.example.com/api/graphql"),  # no scheme: was "Store unavailable", re-run
+])
+def test_a_runner_url_that_is_not_an_http_url_is_invalid_input(repo: Repo, name: str, url: str) -> None:
+    result = repo.step(issue("opened"), extra_env={name: url})
+    assert_exit(result, 1, "Invalid input")
+    assert f"{name} must be an http(s) URL of the GitHub API" in result.commands("error")[0]
