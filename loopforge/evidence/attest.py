@@ -38,8 +38,8 @@ class AttestationResult:
                     f"would say {self.verification_result}.")
         verb = "signed and stored" if self.outcome == "written" else "already stored"
         return (f"Evidence: a SLSA verification summary ({self.verification_result}) for merge "
-                f"{self.merge_sha[:12]}, {verb} ({self.signer}, {len(self.documents) or 4} statements); verify it "
-                f"with: loopforge attest verify {self.merge_sha}")
+                f"{self.merge_sha[:12]}, {verb} ({self.signer}, {len(self.documents) or len(NAMES)} statements); "
+                f"verify it with: loopforge attest verify {self.merge_sha}")
 
 
 def attest_merge(facts: MergeFacts, store: AttestationStore, signer: Signer | None, *,
