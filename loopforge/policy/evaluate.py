@@ -208,23 +208,6 @@ def _policy_edited(policy: Policy, ctx: PullRequestContext) -> str | None:
     return None
 
 
-def _fingerprint_if_needed(env: RuleEnv) -> Fingerprint:
-    """The head's fingerprint, remembered in the ledger, when an approval may need it: one given for this head
-    (to carry it over a later push) or for an older one (to carry it now). Without approvals it is not read
-    (``source`` "none"): the first approval's evaluation reads it while that head is current."""
-    known = env.ledger.fingerprint_of(env.ctx.head_sha)
-    if known is None:
-        try:
-            approvals = any(r.state.upper() == "APPROVED" for r in latest_reviews(env.ctx.reviews()).values())
-        except Exception:  # an unreadable review list (an API error too): the rules report it; read the fingerprint
-            approvals = True
-        if not approvals:
-            return Fingerprint(None, "not needed: no approval to keep or carry over", source="none")
-    fingerprint = env.head_fingerprint()
-    env.ledger.remember_head(env.ctx.head_sha, fingerprint.value)
-    return fingerprint
-
-
 def evaluate(
     policy: Policy,
     ctx: PullRequestContext,
@@ -255,7 +238,10 @@ def evaluate(
     env.ledger = Ledger.from_metadata(history)
     fingerprint: Fingerprint | None = None
     if policy.uses_diff_fingerprints():
-        fingerprint = _fingerprint_if_needed(env)
+        # every head is fingerprinted on its first evaluation (an approval of it may come later, through an event
+        # that cannot write: a fork's review); later evaluations take it from the ledger without a read
+        fingerprint = env.head_fingerprint()
+        env.ledger.remember_head(ctx.head_sha, fingerprint.value)
     risk = assess_risk(policy.risk, env)
     env.risk_tier = risk.tier
     results = [evaluate_rule(rule, env) for rule in policy.rules]

@@ -193,8 +193,7 @@ def explain_pr(ref: str, env: Mapping[str, str], *, policy_path: str = DEFAULT_P
     return Explanation(verdict, lines)
 
 
-_FROM = {"read": "from the blob ids read above", "record": "kept in the record for this head",
-         "none": "not read"}
+_FROM = {"read": "from the blob ids read above", "record": "kept in the record for this head"}
 
 
 def _fingerprint_line(evaluation: Evaluation | None) -> list[str]:

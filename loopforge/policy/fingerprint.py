@@ -20,8 +20,9 @@ The ledger (``metadata["policy"]`` of the record, written with every ``policy.ev
   decisive review approves, with the fingerprint of the commit the approval was given for (``None`` when
   LoopForge never evaluated that commit as the head: such an approval cannot carry over).
 
-A head's fingerprint is read (its blob ids: ``PullRequestContext.diff_blobs``) only when an approval may need it,
-and only the first time: every later evaluation of the same head takes it from ``diff_fingerprints``.
+A head's fingerprint is read (its blob ids: ``PullRequestContext.diff_blobs``) on its first evaluation, whether or
+not it has an approval yet (one may come through an event that cannot write, e.g. a fork's review); every later
+evaluation of the same head takes it from ``diff_fingerprints``.
 """
 
 from __future__ import annotations
@@ -42,8 +43,7 @@ _RENAMES = ("renamed", "copied")
 @dataclass(frozen=True)
 class Fingerprint:
     """A head's diff fingerprint (``value``) or why there is none (``value`` None, ``why`` says); ``source``:
-    ``read`` (from the blob ids just read), ``record`` (kept for this head by an earlier evaluation) or ``none``
-    (not needed: no approval to keep or carry)."""
+    ``read`` (from the blob ids just read) or ``record`` (kept for this head by an earlier evaluation)."""
 
     value: str | None
     why: str = ""

@@ -155,14 +155,14 @@ def test_approval_survives_an_update_merge_of_the_base(repo: Repo) -> None:
 
 
 def test_a_head_fingerprint_is_read_once_in_one_or_two_queries_and_never_through_rest() -> None:
-    """The floor with ``except_same_diff``: the first event that sees a head with an approval reads its blob ids in
-    one GraphQL query (two when the head is behind its base); every other event finds the fingerprint in the
-    record and costs what it costs without the option (3 for a PR event, 4 for ``workflow_run``)."""
+    """The floor with ``except_same_diff``: the first event that sees a head reads its blob ids in one GraphQL
+    query (two when the head is behind its base); every other event finds the fingerprint in the record and costs
+    what it costs without the option (3 for a PR event, 4 for ``workflow_run``)."""
     costs = same_diff_life()
     assert [(c.requests, c.queries, c.compares, c.approval, c.verdict) for c in costs] == [
-        (6, 1, 0, "none", "block"),  # the first write creates the data branch; no approval: nothing read
-        (4, 2, 0, "counted", "block"),  # the approved head's fingerprint: +1 query (CI has not run yet)
-        (4, 2, 0, "counted", "pass"),  # the record has it
+        (7, 2, 0, "none", "block"),  # the first write creates the data branch; the head's fingerprint: +1 query
+        (3, 1, 0, "counted", "block"),  # the record has it (CI has not run yet)
+        (4, 2, 0, "counted", "pass"),
         (4, 2, 0, "carried over", "block"),  # rebased onto the base's tip: +1 query; CI pending
         (4, 2, 0, "carried over", "pass"),
         (5, 3, 0, "stale: the diff changed", "block"),  # behind the base: +2 queries (the merge base's blobs)

@@ -163,19 +163,20 @@ def test_a_head_fingerprint_the_record_keeps_is_not_read_again() -> None:
     assert evaluation.diff_fingerprint == {"value": same, "why": "", "files": 0, "source": "record"}
 
 
-def test_without_an_approval_no_blob_id_is_read() -> None:
-    """Nothing to keep or carry: the head's fingerprint waits for the first approval (read while it is current)."""
-    c = FakeContext(head_sha=NEW, files=list(FILES), blobs=BLOBS,
-                    review_list=[Review("bob", "COMMENTED", NEW), Review("carol", "CHANGES_REQUESTED", NEW)])
-    evaluation = evaluate(same_diff_policy(), c)
-    assert "diff_blobs" not in c.calls
-    assert evaluation.diff_fingerprint is not None and evaluation.diff_fingerprint["source"] == "none"
-    assert NEW not in evaluation.record_metadata()["policy"]["diff_fingerprints"]
-    c.review_list.append(Review("bob", "APPROVED", NEW, user_id=8))
-    evaluation = evaluate(same_diff_policy(), c, history=evaluation.record_metadata()["policy"])
-    assert c.calls.count("diff_blobs") == 1
-    meta = evaluation.record_metadata()["policy"]
-    assert meta["approvals"]["bob"]["fingerprint"] == meta["diff_fingerprints"][NEW] is not None
+def test_a_head_is_fingerprinted_on_its_first_evaluation_before_any_approval() -> None:
+    """A fork's PR: CI (a ``workflow_run``, which can write) evaluates head OLD before anyone approves; alice's
+    approval of OLD arrives through a review event that cannot write; the author rebases to NEW with the same
+    diff. The approval carries, because OLD was fingerprinted when it was first evaluated."""
+    first = FakeContext(head_sha=OLD, files=list(FILES), blobs=BLOBS)
+    ledger = evaluate(same_diff_policy(), first).record_metadata()["policy"]
+    assert first.calls.count("diff_blobs") == 1 and ledger["diff_fingerprints"][OLD] is not None
+    again = FakeContext(head_sha=OLD, files=list(FILES), blobs=BLOBS)
+    evaluate(same_diff_policy(), again, history=ledger)
+    assert "diff_blobs" not in again.calls  # the record has it
+    rebased = ctx()  # head NEW, same files and blobs, alice approved OLD
+    evaluation = evaluate(same_diff_policy(), rebased, history=ledger)
+    assert evaluation.result("review").status is Status.PASSED
+    assert evaluation.carried_approvals == [{"login": "alice", "user_id": 7, "from": OLD, "to": NEW}]
 
 
 def test_an_api_error_reading_the_reviews_is_reported_by_the_rule_not_raised() -> None:
@@ -187,7 +188,7 @@ def test_an_api_error_reading_the_reviews_is_reported_by_the_rule_not_raised() -
     evaluation = evaluate(same_diff_policy(), c)
     assert evaluation.verdict == "block"
     assert "502 Bad Gateway" in evaluation.result("review").reason
-    assert c.calls.count("diff_blobs") == 1  # the approvals cannot be told: the fingerprint is read
+    assert c.calls.count("diff_blobs") == 1  # the head is fingerprinted on its first evaluation all the same
 
 
 def test_a_file_name_in_why_there_is_no_fingerprint_reaches_the_reason_cleaned() -> None:
