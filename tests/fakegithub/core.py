@@ -1543,19 +1543,28 @@ class FakeGitHub:
             queue += self.git.commits[current].parents
         return order
 
+    def divergence(self, base: str, head: str) -> tuple[str, list[str], list[str]] | None:
+        """How ``head`` and ``base`` diverged, as both compares (REST and GraphQL) report it: the merge base (the
+        common ancestor nearest ``head``), the commits only ``head`` has and those only ``base`` has (nearest first,
+        counted as ``git rev-list --count`` counts them); None when they share no history."""
+        head_line, base_line = self._ancestors(head), self._ancestors(base)
+        in_head, in_base = set(head_line), set(base_line)
+        merge_base = next((c for c in head_line if c in in_base), None)
+        if merge_base is None:
+            return None
+        return merge_base, [c for c in head_line if c not in in_base], [c for c in base_line if c not in in_head]
+
     def _compare(self, params: dict[str, str], query: dict[str, str], body: Any, headers: Headers
                  ) -> tuple[int, Any, Headers]:
         base_name, sep, head_name = params["basehead"].partition("...")
         base, head = self._resolve(base_name), self._resolve(head_name)
         if not sep or base is None or head is None or base not in self.git.commits or head not in self.git.commits:
             raise HTTPError(404, "Not Found")
-        head_line = self._ancestors(head)
-        base_line = set(self._ancestors(base))
-        merge_base = next((c for c in head_line if c in base_line), None)
-        if merge_base is None:
+        split = self.divergence(base, head)
+        if split is None:
             raise HTTPError(404, f"No common ancestor between {base_name} and {head_name}.")
-        ahead = head_line.index(merge_base)
-        behind = self._ancestors(base).index(merge_base)
+        merge_base, ahead_line, behind_line = split
+        ahead, behind = len(ahead_line), len(behind_line)
         status = ("identical" if ahead == behind == 0 else "ahead" if behind == 0 else "behind" if ahead == 0
                   else "diverged")
         html = self.repo_html(f"/compare/{quote(params['basehead'])}")

@@ -288,12 +288,10 @@ def _ref_compare(ref: dict[str, Any], info: Any, headRef: str) -> Any:
     base, head = (ref.get("target") or {}).get("oid"), fake._resolve(headRef)
     if base not in fake.git.commits or head is None or head not in fake.git.commits:
         return None
-    head_line, base_line = fake._ancestors(head), fake._ancestors(base)
-    in_head, in_base = set(head_line), set(base_line)
-    if not in_head & in_base:
+    split = fake.divergence(base, head)
+    if split is None:
         return None
-    ahead = [c for c in head_line if c not in in_base]
-    behind = [c for c in base_line if c not in in_head]
+    _merge_base, ahead, behind = split
     status = ("IDENTICAL" if not ahead and not behind else "AHEAD" if not behind else "BEHIND" if not ahead
               else "DIVERGED")
     return {"aheadBy": len(ahead), "behindBy": len(behind), "status": status,
