@@ -1,8 +1,8 @@
 """The blob ids behind a pull request's diff fingerprint (``loopforge.policy.fingerprint``), read over GraphQL.
 
 The event's one read cannot carry them: GraphQL's changed files have no blob id, and the paths to ask for are only
-known once that read has answered. So a fingerprint costs one more query, and only the first time LoopForge sees
-a head that has an approval to keep or to carry (``policy.evaluate``; the record keeps every head's fingerprint).
+known once that read has answered. So a fingerprint costs one more query, and only the first time LoopForge
+evaluates a head (``policy.evaluate``; the record keeps every head's fingerprint, later events take it from there).
 That query asks for, with every path and expression passed as a variable:
 
 * each changed path's blob at the head (``object(expression: "<head>:<path>")``) and at the base branch's tip
