@@ -31,8 +31,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     c = commands.add_parser("create-table", help="create the table with its indexes unless it exists",
                             description="Create the table with its indexes (on-demand billing) unless it exists, "
                                         "and wait until it is ACTIVE.")
-    c.add_argument("--table", default=os.environ.get("LOOPFORGE_TABLE") or "loopforge",
-                   help="table name (env LOOPFORGE_TABLE; default loopforge)")
+    # the table the other commands' --dynamodb-table reads (LOOPFORGE_DYNAMODB_TABLE), else the library's variable
+    table = os.environ.get("LOOPFORGE_DYNAMODB_TABLE") or os.environ.get("LOOPFORGE_TABLE") or "loopforge"
+    c.add_argument("--table", default=table,
+                   help="table name (env LOOPFORGE_DYNAMODB_TABLE or LOOPFORGE_TABLE; default loopforge)")
     c.add_argument("--region", default=None, help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)")
     c.add_argument("--endpoint-url", default=None,
                    help="DynamoDB endpoint, e.g. a local server (default: AWS_ENDPOINT_URL_DYNAMODB or AWS)")

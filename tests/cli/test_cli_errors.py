@@ -307,6 +307,19 @@ def test_dynamodb_missing_table(aws: pytest.MonkeyPatch, dynamo_url: str,
     assert code == 2 and "cannot connect to DynamoDB" in one_error_line(err)
 
 
+def test_create_table_takes_the_table_the_store_options_read(aws: pytest.MonkeyPatch, dynamo_url: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """``LOOPFORGE_DYNAMODB_TABLE`` names the table for every command, ``dynamodb create-table`` included."""
+    for name, value in DUMMY_AWS_ENV.items():
+        aws.setenv(name, value)
+    aws.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamo_url)
+    aws.setenv("LOOPFORGE_DYNAMODB_TABLE", "from-the-cli-variable")
+    code, _, err = run(capsys, "dynamodb", "create-table")
+    assert code == 0, err
+    code, _, err = run(capsys, "list")
+    assert code == 0 and err == "", err
+
+
 def test_dynamodb_endpoint_that_is_not_dynamodb(aws: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import http.server
 
