@@ -102,38 +102,24 @@ def load_facts(session: Session, routed: Route, event: Event) -> Facts:
         if routed.pr is not None and cfg.policy:
             head = session.store.head(routed.record_id)
     governance = None
-    at = (policy_commit(session.gh_repo, event, routed, head, pull) if routed.pr is not None and cfg.policy
-          else None)
-    read_at = files_at(pull, at) if at is not None and pull.get("pr") else None
-    if at is not None and read_at is not None and routed.pr is not None:  # a base commit the one read read
+    if routed.pr is not None and cfg.policy:  # the rule engine: only for PRs with a policy
         from loopforge.action import governance as policy
 
-        with github_call("reading the policy at the base commit"):
-            governance = policy.from_facts(pull, session.repo_name, routed.pr.number, cfg.policy, DEFAULT_CODE_DIR,
-                                           gh_repo=session.gh_repo, head=head,
-                                           governance_token=cfg.governance_token, api_url=cfg.api_url,
-                                           at=at, commit=read_at, graphql=session.graphql)
-    elif at is not None and routed.pr is not None:  # a base commit the read could not see: through REST
-        from loopforge.action import governance as policy
-
-        with github_call("reading the policy at the base commit"):
-            governance = policy.load(session.gh_repo, routed.pr.base.ref, routed.pr.number, cfg.policy, head=head,
-                                     governance_token=cfg.governance_token, api_url=cfg.api_url, at=at,
-                                     fallback=event.queue.base if event.queue is not None else routed.pr.base.ref)
-    elif routed.pr is not None and cfg.policy and pull.get("pr"):
-        from loopforge.action import governance as policy  # the rule engine: only for PRs with a policy
-
-        with github_call("reading the policy from the base branch"):
-            governance = policy.from_facts(pull, session.repo_name, routed.pr.number, cfg.policy, DEFAULT_CODE_DIR,
-                                           gh_repo=session.gh_repo, head=head,
-                                           governance_token=cfg.governance_token, api_url=cfg.api_url,
-                                           graphql=session.graphql)
-    elif routed.pr is not None and cfg.policy:  # the PR is not readable through GraphQL: read it through REST
-        from loopforge.action import governance as policy
-
-        with github_call("reading the policy from the base branch"):
-            governance = policy.load(session.gh_repo, routed.pr.base.ref, routed.pr.number, cfg.policy, head=head,
-                                     governance_token=cfg.governance_token, api_url=cfg.api_url)
+        # a base commit (a merge's base parent, a merge group's base) instead of the base branch's tip, or None;
+        # and whether the one read holds the policy there (else the PR or that commit is read through REST)
+        at = policy_commit(session.gh_repo, event, routed, head, pull)
+        read_at = files_at(pull, at) if at is not None and pull.get("pr") else None
+        in_read = read_at is not None if at is not None else bool(pull.get("pr"))
+        with github_call("reading the policy " + ("at the base commit" if at else "from the base branch")):
+            if in_read:
+                governance = policy.from_facts(pull, session.repo_name, routed.pr.number, cfg.policy,
+                                               DEFAULT_CODE_DIR, gh_repo=session.gh_repo, head=head,
+                                               governance_token=cfg.governance_token, api_url=cfg.api_url,
+                                               at=at, commit=read_at, graphql=session.graphql)
+            else:
+                governance = policy.load(session.gh_repo, routed.pr.base.ref, routed.pr.number, cfg.policy,
+                                         head=head, governance_token=cfg.governance_token, api_url=cfg.api_url,
+                                         at=at, fallback=event.queue.base if event.queue else routed.pr.base.ref)
     tampered, flagged = _verify_if_edited(session, routed, snapshot, event) if snapshot is not None else (None, [])
     return Facts(head=head, governance=governance, check_run_known=bool(pull.get("head")),
                  check_run=our_check_run(pull) if routed.pr is not None else None,
