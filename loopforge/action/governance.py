@@ -240,10 +240,12 @@ def _build(text: str | None, ctx: PullRequestContext, policy_path: str, base_ref
     except ValueError as exc:  # a file GraphQL could not carry, a path that would leave the checkout
         message = f"cannot copy {policy.options.code_dir} from {base_ref}: {exc}"
         return Governance(guards=[_broken_policy_guard(message)], error=message, source=policy_path, **where)
-    cache = ((head.metadata.get("policy") or {}).get("gates") if head else None) or {}
+    # what earlier evaluations kept in the head (an edited head may hold anything: the integrity check runs later)
     history = (head.metadata.get("policy") if head else None) or {}
+    history = history if isinstance(history, dict) else {}
+    cache = history.get("gates") or {}
     guard = PolicyGuard(policy, ctx, base_dir=base_dir, gate_cache=cache if isinstance(cache, dict) else {},
-                        history=history if isinstance(history, dict) else {})
+                        history=history)
     return _with_policy_guards(Governance(guards=[guard], policy_guard=guard, source=policy_path, **where), base_dir,
                                base_ref)
 

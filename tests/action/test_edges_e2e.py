@@ -340,6 +340,21 @@ def test_edited_entry_is_found_by_the_next_event_and_never_laundered(repo: Repo)
     assert len([e for e in repo.entries() if e["outcome"] == "violation"]) == 1
 
 
+def test_edited_head_metadata_is_an_audit_trail_error_not_an_internal_error(repo: Repo) -> None:
+    """The policy is read before the integrity check: an edited head's ``metadata.policy`` of another shape must
+    not crash it (it was an Internal error, "a LoopForge bug"), so the edit is reported as one."""
+    repo.fake.set_file(BASE, POLICY_PATH, EMPTY)
+    _built(repo)
+    head = repo.head()
+    head["metadata"]["policy"] = ["not", "a", "mapping"]
+    repo.tamper({HEAD_JSON: json.dumps(head)})
+
+    result = repo.step(pr_event("labeled", label="reviewed"))
+    assert result.code == 1, result.stdout
+    (error,) = result.commands("error")
+    assert "LoopForge%3A audit trail broken::" in error and RECORD in error and "mallory" in error, error
+
+
 def test_last_entry_rewritten_with_its_head_is_anchored_to_what_loopforge_wrote(repo: Repo) -> None:
     _built(repo)
     files = repo.fake.branch_files(STATE)
