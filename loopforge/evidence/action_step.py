@@ -14,11 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from loopforge.evidence.attest import AttestationResult, attest_merge
-from loopforge.evidence.facts import MergeFactsError, merge_facts_from_record
+from loopforge.evidence.facts import DEFAULT_POLICY_PATH, MergeFactsError, merge_facts_from_record
 from loopforge.evidence.signing import SignerChoice, SigningError, choose
 from loopforge.evidence.statement import VERIFIER_ID
 from loopforge.evidence.store import attestation_store_for
-from loopforge.policy.model import DEFAULT_POLICY_PATH
 from loopforge.repository.base import Repository
 from loopforge.states import LoopState
 from loopforge.trail import LoopTransition

@@ -14,10 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from loopforge.policy.model import DEFAULT_POLICY_PATH
 from loopforge.records import RecordHead
 from loopforge.states import LoopState
 from loopforge.trail import LoopTransition, Outcome
+
+DEFAULT_POLICY_PATH = ".github/loopforge.yml"
 
 
 class MergeFactsError(ValueError):
