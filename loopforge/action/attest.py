@@ -11,6 +11,7 @@ from __future__ import annotations
 from loopforge.action.plan import Plan
 from loopforge.action.session import Session
 from loopforge.evidence.action_step import AttestStepOutcome, attest_step
+from loopforge.evidence.facts import DEFAULT_POLICY_PATH
 from loopforge.github.events import Event
 from loopforge.github.recorder import Route
 from loopforge.records import LoopRecord
@@ -25,7 +26,7 @@ def attest(session: Session, plan: Plan, event: Event, routed: Route, record: Lo
         return AttestStepOutcome()
     cfg = session.cfg
     outcome = attest_step(cfg.evidence_env, session.store, record.record_id, server_url=cfg.run.server_url,
-                          policy_path=cfg.policy or ".github/loopforge.yml")
+                          policy_path=cfg.policy or DEFAULT_POLICY_PATH)
     if outcome.notice:
         session.log.notice(outcome.notice, title="LoopForge: evidence")
     return outcome

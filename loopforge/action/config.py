@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from loopforge.errors import InputError
 from loopforge.evidence.action_step import evidence_env
+from loopforge.evidence.facts import DEFAULT_POLICY_PATH
 from loopforge.github.recorder import RunInfo
 
 #: Events whose job runs for the pull request's own head commit: only there does a failing job sit on the PR
@@ -103,7 +104,7 @@ class Config:
             store=store,
             state_branch=_input(env, "state-branch", "loopforge-state") or "loopforge-state",
             dynamodb_table=_input(env, "dynamodb-table", "loopforge") or "loopforge",
-            policy=_input(env, "policy", ".github/loopforge.yml"),
+            policy=_input(env, "policy", DEFAULT_POLICY_PATH),
             check_name=(_input(env, "check-name", "loopforge") or "loopforge")[:100],
             dry_run=_bool(env, "dry-run", False),
             fail_on_block=_bool(env, "fail-on-block", True),

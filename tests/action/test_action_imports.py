@@ -32,3 +32,12 @@ def test_an_issue_event_runs_without_the_policy_machinery(tmp_path: Path) -> Non
             f"{str(event)!r}, 'INPUT_GITHUB-TOKEN': 't', 'GITHUB_API_URL': 'http://127.0.0.1:9', "
             f"'LOOPFORGE_TEST_FAST_RETRY': '1'}}\nassert a.run(env, io.StringIO()) == 1")
     assert _loaded_after(code) == []
+
+
+def test_the_light_copy_of_the_default_policy_path_equals_the_policy_packages() -> None:
+    """The Action and the evidence use ``evidence.facts.DEFAULT_POLICY_PATH`` so that an event that is not a PR
+    never loads the policy package (its home); the two must say the same."""
+    from loopforge.evidence.facts import DEFAULT_POLICY_PATH as light
+    from loopforge.policy.model import DEFAULT_POLICY_PATH
+
+    assert light == DEFAULT_POLICY_PATH
