@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -42,6 +43,21 @@ _HEX_SHA = r"[0-9a-f]{40}(?:[0-9a-f]{24})?"
 Sha = Annotated[str, StringConstraints(pattern=rf"^{_HEX_SHA}$")]
 _SHA = re.compile(_HEX_SHA)  # fullmatch: re's "$" would also match before a trailing line break
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
+
+
+def _in_utc(value: datetime) -> datetime:
+    """A timestamp with an offset, in UTC: one whose UTC time is outside the range of dates (``9999-12-31T23:59-12:00``)
+    is not a time GitHub sends, so the payload is malformed (not an ``OverflowError`` later)."""
+    try:
+        return value.astimezone(UTC) if value.tzinfo is not None else value
+    except OverflowError:
+        raise ValueError("a time outside the range of dates") from None
+
+
+#: an event's timestamps (``updated_at``, ``merged_at``, ``submitted_at``, …): lenient in form, in UTC
+Timestamp = Annotated[datetime, AfterValidator(_in_utc)]
+#: an issue or pull request number: positive, within GraphQL's ``Int`` (it goes into queries and API paths)
+Number = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 
 
 class User(_M):
@@ -73,15 +89,15 @@ class Repository(_M):
 
 
 class Issue(_M):
-    number: StrictInt
+    number: Number
     title: str = ""
     state: str = "open"
     state_reason: str | None = None
     html_url: str | None = None
     user: User | None = None
     labels: list[Label] = Field(default_factory=list)
-    updated_at: datetime | None = None
-    closed_at: datetime | None = None
+    updated_at: Timestamp | None = None
+    closed_at: Timestamp | None = None
     pull_request: dict[str, Any] | None = None  # present when the "issue" is a PR
 
 
@@ -92,20 +108,20 @@ class Ref(_M):
 
 
 class PullRequest(_M):
-    number: StrictInt
+    number: Number
     title: str = ""
     body: str | None = None
     state: str = "open"
     draft: StrictBool = False
     merged: StrictBool | None = None
-    merged_at: datetime | None = None
+    merged_at: Timestamp | None = None
     merged_by: User | None = None
     html_url: str | None = None
     user: User | None = None
     head: Ref
     base: Ref
     labels: list[Label] = Field(default_factory=list)
-    updated_at: datetime | None = None
+    updated_at: Timestamp | None = None
     #: for a merged PR: the commit the merge made on the base (the merge, squash or last rebased commit, or the
     #: merge group's head when merged through a queue); its first parent is the base before the merge
     merge_commit_sha: Sha | None = None
@@ -122,7 +138,7 @@ class Review(_M):
     state: str
     user: User | None = None
     commit_id: str | None = None
-    submitted_at: datetime | None = None
+    submitted_at: Timestamp | None = None
     html_url: str | None = None
 
 
@@ -134,7 +150,7 @@ class ShortRef(_M):
 class PullRef(_M):
     """The short PR objects in ``workflow_run.pull_requests`` and ``check_suite.pull_requests``."""
 
-    number: StrictInt
+    number: Number
     head: ShortRef | None = None
 
 
@@ -153,7 +169,7 @@ class WorkflowRun(_M):
     html_url: str | None = None
     run_attempt: StrictInt | None = None
     pull_requests: list[PullRef] = Field(default_factory=list)
-    updated_at: datetime | None = None
+    updated_at: Timestamp | None = None
 
 
 class CheckSuite(_M):
@@ -163,7 +179,7 @@ class CheckSuite(_M):
     conclusion: str | None = None
     app: App | None = None
     pull_requests: list[PullRef] = Field(default_factory=list)
-    updated_at: datetime | None = None
+    updated_at: Timestamp | None = None
 
 
 class MergeGroup(_M):

@@ -510,6 +510,23 @@ def test_identifiers_that_are_not_github_identifiers(runner: Runner, event: str)
             assert_refused(runner(event, json.dumps(with_path(example, path, value)).encode(), repo), path)
 
 
+@pytest.mark.parametrize("event", SUPPORTED)
+def test_numbers_and_times_github_cannot_send(runner: Runner, event: str) -> None:
+    """A number outside GraphQL's Int or not positive, and a time whose UTC value is outside the range of dates,
+    are a malformed payload (one line), not a request GitHub refuses or an internal error."""
+    example = FIRST_TRACKED[event]
+    repo = repo_of(example)
+    numbers = [p for p in READ[event] if p.endswith("number") and get_path(example, p) is not _MISSING]
+    times = [p for p in READ[event] if p.endswith("_at") and get_path(example, p) not in (_MISSING, None)]
+    assert numbers or event in ("workflow_run", "merge_group"), READ[event]
+    for path in numbers:
+        for value in [0, -2, 2**31]:
+            assert_refused(runner(event, json.dumps(with_path(example, path, value)).encode(), repo), path)
+    for path in times:
+        for value in ["9999-12-31T23:59:59-12:00", "0001-01-01T00:30:00+01:00"]:
+            assert_refused(runner(event, json.dumps(with_path(example, path, value)).encode(), repo), path)
+
+
 HUGE = 5 * 1024 * 1024
 
 
