@@ -794,6 +794,8 @@ def parse_policy_yaml(text: str, source: str = DEFAULT_POLICY_PATH) -> dict[str,
         raise PolicyError(where, "", f"invalid YAML: {exc.problem or exc.context or 'cannot parse'}") from None
     except yaml.YAMLError as exc:
         raise PolicyError(source, "", f"invalid YAML: {exc}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise PolicyError(source, "", "invalid YAML: collections nested too deeply") from None
     if data is None:
         raise PolicyError(source, "", "the policy is empty (start with version: 1)")
     if not isinstance(data, dict):

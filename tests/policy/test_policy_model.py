@@ -96,6 +96,8 @@ def test_more_shorthands() -> None:
     ("rules: []\n", f"{SRC}: version: required"),
     ("version: 1\nversion: 1\n", f"{SRC}:2:1: invalid YAML: duplicate key 'version'"),
     ("version: 1\nrules: [\n", f"{SRC}:3:1: invalid YAML:"),
+    ("version: 1\nrules: " + "[" * 5000 + "]" * 5000, f"{SRC}: invalid YAML: collections nested too deeply"),
+    ("version: 1\nx: " + "{a: " * 3000 + "1" + "}" * 3000, f"{SRC}: invalid YAML: collections nested too deeply"),
     ("", f"{SRC}: the policy is empty"),
     ("- a\n", f"{SRC}: expected a mapping at the top level, got a list"),
     (rule_policy(require="{gate: {command: x, url: 'http://y'}}"),
