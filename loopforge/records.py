@@ -105,9 +105,9 @@ class RecordHead(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     closed_at: datetime | None = None
-    last_sequence: int = 0
+    last_sequence: int = Field(0, ge=0)
     last_hash: str = GENESIS_HASH
-    violations: int = 0
+    violations: int = Field(0, ge=0)
     path: Path | None = None
 
     @field_validator("created_at", "updated_at", "closed_at")

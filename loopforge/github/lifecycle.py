@@ -259,7 +259,9 @@ def plan_event(event: Event, current: LoopState | None, metadata: dict[str, Any]
     ``pr`` is the pull request the event concerns (from the payload, or looked up for CI events);
     ``issue_record`` says the record is the issue the PR closes (created as issue_created if missing).
     """
-    facts: dict[str, Any] = copy.deepcopy(metadata.get(FACTS_KEY) or {})
+    stored = metadata.get(FACTS_KEY)
+    # what LoopForge wrote is a mapping; a hand-edited head may hold anything (the integrity check reports it)
+    facts: dict[str, Any] = copy.deepcopy(stored) if isinstance(stored, dict) else {}
     kind = event.kind
     trigger = kind
 
@@ -292,7 +294,7 @@ def plan_event(event: Event, current: LoopState | None, metadata: dict[str, Any]
     if event.name == "merge_group":
         return _plan_queue(event, facts, pr, issue_record)
 
-    old_pr = facts.get("pr")
+    old_pr = facts.get("pr") if isinstance(facts.get("pr"), dict) else None
     if old_pr and old_pr.get("number") != pr.number and old_pr.get("state") == "open" and not old_pr.get("merged"):
         return Plan(None, [Step("note", None, trigger,
                                 f"PR #{pr.number} also links this record; its lifecycle follows PR "

@@ -129,6 +129,27 @@ def test_a_merge_commit_sha_that_is_not_a_sha_is_left_out(value: Any, kept: str 
     assert pr is not None and pr.merge_commit_sha == kept
 
 
+@pytest.mark.parametrize("stored", ["a string", ["a", "list"], {"pr": "not a mapping"}, {"pr": 7}])
+def test_facts_of_a_hand_edited_head_that_are_not_mappings_are_not_used(stored: Any) -> None:
+    """LoopForge writes its facts as mappings; an edited head may hold anything (the integrity check reports the
+    edit): planning goes on from no facts instead of raising AttributeError."""
+    event = parse_event("pull_request", _pr_payload())
+    assert event.pull_request is not None
+    plan = plan_event(event, LoopState.PR_CREATED, {"github": stored}, event.pull_request)
+    clean = plan_event(event, LoopState.PR_CREATED, {}, event.pull_request)
+    assert [(s.kind, s.state) for s in plan.steps] == [(s.kind, s.state) for s in clean.steps]
+
+
+def test_a_head_with_a_negative_sequence_or_violation_count_does_not_parse() -> None:
+    from pydantic import ValidationError
+
+    from loopforge.records import RecordHead
+
+    for field in ("last_sequence", "violations"):
+        with pytest.raises(ValidationError):
+            RecordHead.model_validate({"record_id": "o/r#1", "ref": "o/r#1", "state": "pr_created", field: -1})
+
+
 def test_the_record_keeps_each_group_bounded() -> None:
     pr = parse_event("pull_request", _pr_payload()).pull_request
     assert pr is not None
