@@ -65,7 +65,7 @@ def handle(cfg: Config, event: Event, log: Log, outputs: dict[str, str]) -> int:
                 raise
             warn_read_only(session, exc)
             return 0
-        evidence = attest(session, plan, event, routed, current)
+        evidence = attest(session, plan, event, routed, current, written=recorded.entries)
         report(session, plan, Report(routed, recorded, current, gate, facts, event, evidence.summary or None))
         return exit_code(session, ending(session, plan, recorded, gate, facts, flagged, evidence.error))
     raise AssertionError("unreachable")  # pragma: no cover

@@ -94,4 +94,5 @@ def record_policy(session: Session, plan: Plan, service: LoopService, event: Eve
                              actor=event.actor)
     else:
         return record_
+    recorded.entries += noted.entries  # what this run wrote, the note too (the evidence reads no trail back)
     return noted.record or record_  # the record after the note (or, for a duplicate, as stored): no second read
