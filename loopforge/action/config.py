@@ -13,22 +13,15 @@ from loopforge.errors import InputError
 from loopforge.evidence.action_step import evidence_env
 from loopforge.evidence.facts import DEFAULT_POLICY_PATH
 from loopforge.github.recorder import RunInfo
+from loopforge.github.workflow_commands import action_input
 
 #: Events whose job runs for the pull request's own head commit: only there does a failing job sit on the PR
 #: (the exit-code contract in ``loopforge.action.exit``).
 PR_COMMIT_EVENTS = frozenset({"pull_request", "pull_request_review", "pull_request_target"})
 
 
-def _input(env: Mapping[str, str], name: str, default: str = "") -> str:
-    """Inputs arrive as ``INPUT_<NAME>`` upper-cased with hyphens kept (``INPUT_GITHUB-TOKEN``)."""
-    value = env.get(f"INPUT_{name.upper()}")
-    if value is None:
-        value = env.get(f"INPUT_{name.upper().replace('-', '_')}")
-    return (value if value is not None else default).strip()
-
-
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = _input(env, name, "true" if default else "false").lower()
+    raw = action_input(env, name, "true" if default else "false").lower()
     if raw in ("true", "1", "yes", "on"):
         return True
     if raw in ("false", "0", "no", "off", ""):
@@ -96,19 +89,19 @@ class Config:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
-        store = _input(env, "store", "branch").lower()
+        store = action_input(env, "store", "branch").lower()
         if store not in ("branch", "dynamodb"):
             raise InputError(f"input store must be branch or dynamodb, got {store[:40]!r}")
         return cls(
-            token=_input(env, "github-token"),
+            token=action_input(env, "github-token"),
             store=store,
-            state_branch=_input(env, "state-branch", "loopforge-state") or "loopforge-state",
-            dynamodb_table=_input(env, "dynamodb-table", "loopforge") or "loopforge",
-            policy=_input(env, "policy", DEFAULT_POLICY_PATH),
-            check_name=(_input(env, "check-name", "loopforge") or "loopforge")[:100],
+            state_branch=action_input(env, "state-branch", "loopforge-state") or "loopforge-state",
+            dynamodb_table=action_input(env, "dynamodb-table", "loopforge") or "loopforge",
+            policy=action_input(env, "policy", DEFAULT_POLICY_PATH),
+            check_name=(action_input(env, "check-name", "loopforge") or "loopforge")[:100],
             dry_run=_bool(env, "dry-run", False),
             fail_on_block=_bool(env, "fail-on-block", True),
-            governance_token=_input(env, "governance-token"),
+            governance_token=action_input(env, "governance-token"),
             event_name=env.get("GITHUB_EVENT_NAME", ""),
             event_path=env.get("GITHUB_EVENT_PATH", ""),
             repository=env.get("GITHUB_REPOSITORY", ""),

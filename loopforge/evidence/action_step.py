@@ -18,6 +18,7 @@ from loopforge.evidence.facts import DEFAULT_POLICY_PATH, MergeFactsError, merge
 from loopforge.evidence.signing import SignerChoice, SigningError, choose
 from loopforge.evidence.statement import VERIFIER_ID
 from loopforge.evidence.store import attestation_store_for
+from loopforge.github.workflow_commands import action_input
 from loopforge.repository.base import Repository
 from loopforge.states import LoopState
 from loopforge.trail import LoopTransition
@@ -52,13 +53,6 @@ class AttestStepOutcome:
         return ""
 
 
-def _input(env: Mapping[str, str], name: str, default: str = "") -> str:
-    value = env.get(f"INPUT_{name.upper()}")
-    if value is None:
-        value = env.get(f"INPUT_{name.upper().replace('-', '_')}")
-    return (value if value is not None else default).strip()
-
-
 def verifier_id(env: Mapping[str, str]) -> str:
     """The action and its version as the VSA's ``verifier.id``: ``<server>/<owner>/<action repo>@<ref>`` when the
     runner says which action runs (``GITHUB_ACTION_REPOSITORY``/``GITHUB_ACTION_REF``), else LoopForge's id."""
@@ -90,11 +84,11 @@ def attest_step(env: Mapping[str, str], store: Repository, record_id: str, *,
     ``written``: the entries this run wrote, merge entry and ``policy.evaluated`` note both (then no request reads
     them back; otherwise the newest entries are read from the store);
     ``choose_signer`` is replaceable for tests (a fake Sigstore signer)."""
-    mode = _input(env, "attest", "auto") or "auto"
+    mode = action_input(env, "attest", "auto") or "auto"
     if mode.lower() == "off":
         return AttestStepOutcome()
     try:
-        choice = choose_signer(mode, env, _input(env, "signing-key") or None)
+        choice = choose_signer(mode, env, action_input(env, "signing-key") or None)
     except SigningError as exc:
         return AttestStepOutcome(error=f"evidence not signed: {exc}")
     try:

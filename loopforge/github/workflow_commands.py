@@ -6,7 +6,8 @@ obeyed. Everything here that prints text which may come from a user either escap
 one of our own commands (``escape_data`` turns line breaks into ``%0A`` so the text stays on our line) or
 prints it between ``::stop-commands::<random token>`` and ``::<token>::``, while the runner ignores commands.
 
-``set_output`` and ``append_summary`` write the ``$GITHUB_OUTPUT`` / ``$GITHUB_STEP_SUMMARY`` files. When the
+``action_input`` reads an input the way the runner passes it. ``set_output`` and ``append_summary`` write the
+``$GITHUB_OUTPUT`` / ``$GITHUB_STEP_SUMMARY`` files. When the
 variable is missing (not running under Actions) or the file cannot be written they do nothing and return False.
 """
 
@@ -26,12 +27,22 @@ from loopforge.text import clean_lines, clean_text, printable
 __all__ = [
     "SUMMARY_LIMIT_BYTES",
     "Log",
+    "action_input",
     "append_summary",
     "clean_text",
     "escape_data",
     "escape_property",
     "set_output",
 ]
+
+
+def action_input(env: Mapping[str, str], name: str, default: str = "") -> str:
+    """Input ``name`` (``with:`` in the workflow), stripped: the runner passes ``INPUT_<NAME>`` upper-cased with
+    hyphens kept (``INPUT_GITHUB-TOKEN``); the underscore spelling is read too."""
+    value = env.get(f"INPUT_{name.upper()}")
+    if value is None:
+        value = env.get(f"INPUT_{name.upper().replace('-', '_')}")
+    return (value if value is not None else default).strip()
 
 #: GitHub refuses to show a step summary larger than this (1 MiB per step, all appends together).
 SUMMARY_LIMIT_BYTES = 1024 * 1024
