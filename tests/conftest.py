@@ -19,6 +19,17 @@ pytest_plugins = ["tests.fakegithub.fixtures"]
 
 
 @pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy AWS credentials and region; no profile or endpoint from the machine (DynamoDB tests)."""
+    from tests.dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV
+
+    for name in CLEARED_AWS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in DUMMY_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
 def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repo]:
     """A fake GitHub served for one test, with the steps run against it (``tests/governance.py``)."""
     from tests.governance import served_repo

@@ -21,7 +21,7 @@ from loopforge.repository.base import RecordQuery
 from loopforge.repository.branch import BranchRepository
 from loopforge.repository.dynamodb import DynamoDBRepository, make_client
 from loopforge.repository.sqlite import SQLiteRepository
-from tests.dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV, Serialized
+from tests.dynamo_server import Serialized
 from tests.evidence.helpers import MERGE_SHA, AttestationContract, attestation
 from tests.fakegithub import FakeGitHub
 
@@ -36,15 +36,6 @@ class TestSQLite(AttestationContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[SQLiteAttestationStore]:
         yield SQLiteAttestationStore(SQLiteRepository(tmp_path / "lf.db"))
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials and region; no profile or endpoint from the machine (as ``tests/stores/conftest.py``)."""
-    for name in CLEARED_AWS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in DUMMY_AWS_ENV.items():
-        monkeypatch.setenv(name, value)
 
 
 class TestDynamoDB(AttestationContract):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.dynamo_server import CLEARED_AWS_ENV, DUMMY_AWS_ENV, local_server
+from tests.dynamo_server import local_server
 
 
 @pytest.fixture(scope="module")
@@ -15,12 +15,3 @@ def dynamo_url() -> Iterator[str]:
     """``$LOOPFORGE_TEST_DYNAMODB_URL`` (set by .ci/run), else a moto_server started for this module."""
     with local_server() as url:
         yield url
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials and region; no profile or endpoint from the machine."""
-    for name in CLEARED_AWS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in DUMMY_AWS_ENV.items():
-        monkeypatch.setenv(name, value)
